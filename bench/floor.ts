@@ -1,0 +1,173 @@
+/**
+ * The floor (`tisw bench floor`): the least a workflow and an AMQP round trip cost on these servers,
+ * measured in one run:
+ *   (a) a workflow with one activity that does nothing, one at a time and as a burst;
+ *   (b) a workflow with no activity, one at a time;
+ *   (c) the bare AMQP publish (persistent, confirmed) -> consume -> reply round trip, one at a time
+ *       and 100 in flight.
+ * The CoJ and ESR benchmarks call measureFloor() in their own runs and report ratios to it.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { Worker, NativeConnection } from '@temporalio/worker';
+import type { ConsumeMessage } from 'amqplib';
+import type { Config } from '../src/config/config';
+import { connectAmqp } from '../src/adapters/amqp';
+import { createFloorActivities } from '../src/activities/floor.activities';
+import { ensureServersBuilt } from '../src/local/servers';
+import { startTemporalDevServer } from '../src/local/temporal-dev-server';
+import { freePort } from '../src/local/ports';
+import { progress } from '../src/client/progress';
+import { nowMs, onlyLatency, pool, type Latency, type Throughput } from './measure';
+
+export interface FloorOptions {
+  burst: number;
+  inFlight: number;
+  sequential: number;
+  amqpRoundTrips: number;
+  /** Temporal state in a SQLite file with WAL, as `tisw up` runs it; false: in memory. */
+  persist: boolean;
+  progress: boolean;
+}
+
+export interface FloorFigures {
+  servers: { temporal: string; temporalState: 'sqlite-wal' | 'memory'; amqp: string };
+  oneActivityWorkflow: { sequential: Latency; burst: Throughput };
+  noActivityWorkflow: { sequential: Latency };
+  amqpRoundTrip: { sequential: Latency; concurrent: Throughput };
+}
+
+const BENCH_TASK_QUEUE = 'tisw-bench-floor';
+const WARM_UP = 20;
+
+/** Starts its own Temporal dev server, measures, stops it. RabbitMQ is the configured one. */
+export async function runFloorBench(config: Config, options: FloorOptions): Promise<FloorFigures> {
+  const bins = await ensureServersBuilt();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tisw-bench-floor-'));
+  const server = await startTemporalDevServer({
+    bin: bins.temporal,
+    port: await freePort(),
+    echo: false,
+    ...(options.persist && { dbFile: path.join(tmp, 'temporal.db') }),
+  });
+  try {
+    return await measureFloor(server.address, config.amqp.url, options);
+  } finally {
+    await server.child.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export async function measureFloor(temporalAddress: string, amqpUrl: string, options: FloorOptions): Promise<FloorFigures> {
+  const workflows = await measureWorkflows(temporalAddress, options);
+  const amqpRoundTrip = await measureAmqpRoundTrip(amqpUrl, options);
+  return {
+    servers: { temporal: temporalAddress, temporalState: options.persist ? 'sqlite-wal' : 'memory', amqp: new URL(amqpUrl).host },
+    ...workflows,
+    amqpRoundTrip,
+  };
+}
+
+async function measureWorkflows(address: string, options: FloorOptions): Promise<Pick<FloorFigures, 'oneActivityWorkflow' | 'noActivityWorkflow'>> {
+  const nativeConnection = await NativeConnection.connect({ address });
+  const worker = await Worker.create({
+    connection: nativeConnection,
+    taskQueue: BENCH_TASK_QUEUE,
+    workflowsPath: require.resolve('../src/workflows'),
+    activities: createFloorActivities(),
+  });
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const run = (workflow: 'floorOneActivityWorkflow' | 'floorNoActivityWorkflow') => (i: number) =>
+    client.workflow.execute(workflow, { taskQueue: BENCH_TASK_QUEUE, workflowId: `floor-${workflow}-${randomUUID()}`, args: [i] });
+  try {
+    return await worker.runUntil(async () => {
+      await pool(WARM_UP, 1, run('floorOneActivityWorkflow'));
+      const sequentialOne = await sequential('one-activity workflow, one at a time', options, run('floorOneActivityWorkflow'));
+      const bar = progress(`one-activity burst (${options.inFlight} in flight)`, options.burst, options.progress);
+      const burst = await pool(options.burst, options.inFlight, run('floorOneActivityWorkflow'), () => bar.tick());
+      bar.stop();
+      const sequentialNone = await sequential('no-activity workflow, one at a time', options, run('floorNoActivityWorkflow'));
+      return { oneActivityWorkflow: { sequential: sequentialOne, burst }, noActivityWorkflow: { sequential: sequentialNone } };
+    });
+  } finally {
+    await connection.close();
+    await nativeConnection.close();
+  }
+}
+
+async function sequential(label: string, options: FloorOptions, task: (i: number) => Promise<unknown>): Promise<Latency> {
+  const bar = progress(label, options.sequential, options.progress);
+  const result = await pool(options.sequential, 1, task, () => bar.tick());
+  bar.stop();
+  return onlyLatency(result);
+}
+
+/**
+ * Publish (persistent, confirmed, mandatory) -> the responder consumes and replies to replyTo -> the
+ * requester consumes the reply: the shape of every acknowledgement in tis-workflows, with no work in it.
+ */
+async function measureAmqpRoundTrip(url: string, options: FloorOptions): Promise<FloorFigures['amqpRoundTrip']> {
+  const requester = await connectAmqp({ url, connectionName: 'tisw-bench-requester' });
+  const responder = await connectAmqp({ url, connectionName: 'tisw-bench-responder' });
+  const requests = `tisw.bench.requests.${randomUUID()}`;
+  const replies = `tisw.bench.replies.${randomUUID()}`;
+  try {
+    const pub = await requester.createConfirmChannel();
+    const sub = await requester.createChannel();
+    const work = await responder.createConfirmChannel();
+    await pub.assertQueue(requests, { durable: true });
+    await pub.assertQueue(replies, { durable: true });
+    await work.prefetch(200);
+    await work.consume(requests, (msg: ConsumeMessage | null) => {
+      if (!msg) return;
+      work.publish('', msg.properties.replyTo as string, msg.content, { persistent: true, correlationId: msg.properties.correlationId as string }, () => work.ack(msg));
+    });
+    const waiting = new Map<string, () => void>();
+    await sub.consume(replies, (msg: ConsumeMessage | null) => {
+      if (!msg) return;
+      sub.ack(msg);
+      waiting.get(msg.properties.correlationId as string)?.();
+    });
+    const roundTrip = (i: number): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        const correlationId = `${i}-${randomUUID()}`;
+        waiting.set(correlationId, () => {
+          waiting.delete(correlationId);
+          resolve();
+        });
+        const body = Buffer.from(JSON.stringify({ i, at: nowMs() }));
+        pub.publish('', requests, body, { persistent: true, mandatory: true, messageId: correlationId, correlationId, replyTo: replies, contentType: 'application/json' }, (err: unknown) => {
+          if (err) reject(new Error('request nacked'));
+        });
+      });
+    await pool(WARM_UP, 1, roundTrip);
+    const bar = progress('AMQP round trip, one at a time', options.amqpRoundTrips, options.progress);
+    const one = await pool(options.amqpRoundTrips, 1, roundTrip, () => bar.tick());
+    bar.stop();
+    const bar100 = progress('AMQP round trip, 100 in flight', options.amqpRoundTrips, options.progress);
+    const concurrent = await pool(options.amqpRoundTrips, 100, roundTrip, () => bar100.tick());
+    bar100.stop();
+    await pub.deleteQueue(requests);
+    await pub.deleteQueue(replies);
+    return { sequential: onlyLatency(one), concurrent };
+  } finally {
+    await requester.close().catch(() => undefined);
+    await responder.close().catch(() => undefined);
+  }
+}
+
+export function printFloor(f: FloorFigures, print: (line: string) => void): void {
+  const lat = (l: Latency): string => `p50 ${l.p50Ms} ms, p95 ${l.p95Ms} ms, p99 ${l.p99Ms} ms (n=${l.count})`;
+  print(`floor — Temporal dev server at ${f.servers.temporal} (state: ${f.servers.temporalState}), RabbitMQ at ${f.servers.amqp}`);
+  print(`  one-activity workflow, one at a time   ${lat(f.oneActivityWorkflow.sequential)}`);
+  const b = f.oneActivityWorkflow.burst;
+  print(`  one-activity workflow, burst           ${b.perSecond} workflows/s, ${b.count} with ${b.inFlight} in flight; ${lat(b)}`);
+  print(`  no-activity workflow, one at a time    ${lat(f.noActivityWorkflow.sequential)}`);
+  print(`  AMQP round trip, one at a time         ${lat(f.amqpRoundTrip.sequential)}`);
+  const c = f.amqpRoundTrip.concurrent;
+  print(`  AMQP round trip, ${c.inFlight} in flight          ${c.perSecond} round trips/s; ${lat(c)}`);
+}

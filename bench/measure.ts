@@ -1,0 +1,52 @@
+/** What every benchmark needs: timing, percentiles and a bounded pool of concurrent work. */
+
+export interface Latency {
+  count: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+}
+
+export interface Throughput extends Latency {
+  inFlight: number;
+  perSecond: number;
+  totalMs: number;
+}
+
+export function latency(samplesMs: number[]): Latency {
+  const sorted = [...samplesMs].sort((a, b) => a - b);
+  const at = (q: number): number => round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN);
+  return { count: sorted.length, p50Ms: at(0.5), p95Ms: at(0.95), p99Ms: at(0.99) };
+}
+
+export function onlyLatency({ count, p50Ms, p95Ms, p99Ms }: Latency): Latency {
+  return { count, p50Ms, p95Ms, p99Ms };
+}
+
+export function round(n: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+export function nowMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** Runs `task(i)` for i in [0, count) with at most `inFlight` at once; returns each one's duration. */
+export async function pool(count: number, inFlight: number, task: (i: number) => Promise<unknown>, onDone?: () => void): Promise<Throughput> {
+  const durations: number[] = new Array<number>(count);
+  let next = 0;
+  const start = nowMs();
+  const lane = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      const t0 = nowMs();
+      await task(i);
+      durations[i] = nowMs() - t0;
+      onDone?.();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, lane));
+  const totalMs = nowMs() - start;
+  return { ...latency(durations), inFlight, perSecond: round((count / totalMs) * 1000), totalMs: round(totalMs) };
+}

@@ -1,0 +1,77 @@
+/**
+ * Connecting to Temporal the same way from every process (worker, CLI, client API, tests): address,
+ * namespace, TLS or mTLS, Temporal Cloud API key, all from the config loader.
+ */
+import fs from 'node:fs';
+import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
+import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
+import type { SearchAttributeType } from '@temporalio/common';
+import { temporal as proto } from '@temporalio/proto';
+import type { Config } from '../config/config';
+import { SEARCH_ATTRIBUTES } from '../shared/contract';
+
+type TemporalConfig = Config['temporal'];
+
+function tlsOptions(config: TemporalConfig): ConnectionOptions['tls'] {
+  const tls = config.tls;
+  if (!tls) return undefined;
+  const read = (file: string | undefined): Buffer | undefined => (file === undefined ? undefined : fs.readFileSync(file));
+  const crt = read(tls.clientCertPath);
+  const key = read(tls.clientKeyPath);
+  const ca = read(tls.serverRootCaPath);
+  return {
+    ...(crt && key && { clientCertPair: { crt, key } }),
+    ...(ca && { serverRootCACertificate: ca }),
+    ...(tls.serverNameOverride !== undefined && { serverNameOverride: tls.serverNameOverride }),
+  };
+}
+
+function connectionOptions(config: TemporalConfig): ConnectionOptions & NativeConnectionOptions {
+  const tls = tlsOptions(config);
+  return {
+    address: config.address,
+    ...(tls !== undefined && { tls }),
+    ...(config.apiKey !== undefined && { apiKey: config.apiKey }),
+  };
+}
+
+/** A client for starting, signalling and querying workflows. Close `client.connection` when done. */
+export async function connectClient(config: TemporalConfig, connectTimeoutMs = 10_000): Promise<Client> {
+  const connection = await Connection.connect({ ...connectionOptions(config), connectTimeout: connectTimeoutMs });
+  return new Client({ connection, namespace: config.namespace });
+}
+
+/** The connection a Worker polls over. */
+export function connectWorker(config: TemporalConfig): Promise<NativeConnection> {
+  return NativeConnection.connect(connectionOptions(config));
+}
+
+const INDEXED_VALUE_TYPE: Record<SearchAttributeType, proto.api.enums.v1.IndexedValueType> = {
+  TEXT: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+  KEYWORD: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  INT: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
+  DOUBLE: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+  BOOL: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+  DATETIME: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+  KEYWORD_LIST: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+};
+
+/**
+ * Makes sure the project's search attributes exist in the namespace, creating the missing ones. Where
+ * the server does not allow that (Temporal Cloud manages them through its own API), the error names
+ * exactly what to create, instead of failing later inside a visibility query.
+ */
+export async function ensureSearchAttributes(client: Client, namespace: string): Promise<string[]> {
+  const wanted: Array<{ name: string; type: SearchAttributeType }> = Object.values(SEARCH_ATTRIBUTES);
+  const existing = await client.connection.operatorService.listSearchAttributes({ namespace });
+  const missing = wanted.filter((key) => !(key.name in existing.customAttributes));
+  if (missing.length === 0) return [];
+  const searchAttributes = Object.fromEntries(missing.map((key) => [key.name, INDEXED_VALUE_TYPE[key.type]]));
+  try {
+    await client.connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
+  } catch (err) {
+    const list = missing.map((key) => `${key.name} (${key.type})`).join(', ');
+    throw new Error(`could not register search attributes ${list} in namespace ${namespace}: ${(err as Error).message}. On Temporal Cloud, add them with: tcld namespace search-attributes add`);
+  }
+  return missing.map((key) => key.name);
+}

@@ -1,0 +1,62 @@
+/**
+ * A local server we started: its output prefixed into ours (or kept quiet, with the tail remembered for
+ * error messages), its early death noticed, and a stop that always ends it (SIGTERM, then SIGKILL).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
+
+export interface Child {
+  name: string;
+  pid: number;
+  process: ChildProcess;
+  /** Set once the process has exited: why, for error messages. */
+  exited(): Error | undefined;
+  /** The last lines it printed. */
+  tail(): string;
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface SpawnOptions {
+  /** Print its output, each line prefixed with [name]. Otherwise only kept for error messages. */
+  echo: boolean;
+  env?: NodeJS.ProcessEnv;
+  onLine?: (line: string) => void;
+}
+
+export function spawnChild(name: string, command: string, args: string[], options: SpawnOptions): Child {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+  const lines: string[] = [];
+  let exitError: Error | undefined;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitError = new Error(`${name} exited (${signal ?? `code ${code}`}); its last output:\n${lines.join('\n')}`);
+      resolve();
+    });
+    child.once('error', (err) => {
+      exitError = new Error(`${name} could not start: ${err.message}`);
+      resolve();
+    });
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    readline.createInterface({ input: stream }).on('line', (line) => {
+      lines.push(line);
+      if (lines.length > 40) lines.shift();
+      if (options.echo) process.stderr.write(`[${name}] ${line}\n`);
+      options.onLine?.(line);
+    });
+  }
+  return {
+    name,
+    pid: child.pid ?? -1,
+    process: child,
+    exited: () => exitError,
+    tail: () => lines.join('\n'),
+    async stop(graceMs = 10_000) {
+      if (exitError) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exit;
+      clearTimeout(timer);
+    },
+  };
+}

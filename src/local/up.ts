@@ -1,0 +1,161 @@
+/**
+ * `tisw up`: the whole local system in the foreground. Builds the pinned servers if missing, starts the
+ * Temporal dev server (state kept under the data directory) and FerretDB, makes sure RabbitMQ runs,
+ * registers the search attributes, starts a worker, and prints where everything is. Ctrl-C stops all it
+ * started. A second `tisw up` while one runs is refused, and so is any port already taken: it never
+ * fights another process over a port.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/config';
+import { connectClient, ensureSearchAttributes } from '../adapters/temporal';
+import { TASK_QUEUE } from '../shared/contract';
+import { spawnChild, type Child } from './child';
+import { isListening, splitHostPort, waitFor } from './ports';
+import { PROJECT_ROOT } from './project';
+import { amqpProblem, startLocalRabbitMq } from './rabbitmq';
+import { startLocalStack, type LocalStack } from './stack';
+
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
+
+export interface UpOptions {
+  say: (line: string) => void;
+}
+
+export async function up(config: Config, { say }: UpOptions): Promise<void> {
+  const { dataDir } = config.local;
+  fs.mkdirSync(dataDir, { recursive: true });
+  const lock = acquireLock(path.join(dataDir, 'up.pid'));
+  const stopping: Array<() => Promise<void>> = [async () => lock.release()];
+  const stopAll = async (): Promise<void> => {
+    for (const stop of stopping.reverse()) await stop().catch(() => undefined);
+  };
+  try {
+    const temporal = localAddress('TEMPORAL_ADDRESS', config.temporal.address);
+    const mongo = localAddress('MONGODB_URI', /^mongodb:\/\/(?:[^@/]*@)?([^/,?]+)/.exec(config.mongo.tss.uri)?.[1] ?? '');
+    for (const [name, port] of [['Temporal', temporal.port], ['the Temporal UI', config.local.temporalUiPort], ['FerretDB', mongo.port]] as const) {
+      if (await isListening('127.0.0.1', port)) {
+        throw new Error(`port ${port} (for ${name}) is already in use on 127.0.0.1: stop what listens there, or choose other ports (TEMPORAL_ADDRESS, TISW_TEMPORAL_UI_PORT, MONGODB_URI)`);
+      }
+    }
+
+    say(`data directory: ${dataDir}`);
+    const stack: LocalStack = await startLocalStack({
+      temporalPort: temporal.port,
+      temporalUiPort: config.local.temporalUiPort,
+      temporalDbFile: path.join(dataDir, 'temporal', 'temporal.db'),
+      ferretdbListen: `127.0.0.1:${mongo.port}`,
+      postgresUrl: config.local.postgresUrl,
+      sqliteDir: path.join(dataDir, 'ferretdb'),
+      echo: true,
+      warn: (m) => say(`warning: ${m}`),
+    });
+    stopping.push(() => stack.stop());
+
+    if (await amqpProblem(config.amqp.url)) {
+      if (!LOCAL_HOSTS.has(new URL(config.amqp.url).hostname)) {
+        throw new Error(`RabbitMQ at ${new URL(config.amqp.url).host} does not answer: ${await amqpProblem(config.amqp.url)}`);
+      }
+      say(await startLocalRabbitMq());
+      await waitFor('RabbitMQ', async () => (await amqpProblem(config.amqp.url)) === undefined, 60_000);
+    }
+
+    const client = await connectClient(config.temporal);
+    try {
+      const added = await ensureSearchAttributes(client, config.temporal.namespace);
+      if (added.length > 0) say(`registered search attributes: ${added.join(', ')}`);
+    } finally {
+      await client.connection.close();
+    }
+
+    const worker = startWorkerProcess('worker');
+    stopping.push(() => worker.stop(15_000));
+    await waitForPoller(config, worker);
+
+    say('');
+    say('tis-workflows is up:');
+    say(`  Temporal UI      ${stack.uiUrl ?? '(headless)'}`);
+    say(`  Temporal         ${stack.temporalAddress} (namespace ${config.temporal.namespace}, task queue ${TASK_QUEUE})`);
+    say(`  MongoDB (wire)   ${stack.mongoUri} (FerretDB on ${stack.backend}; stores ${[config.mongo.tss, config.mongo.tis, config.mongo.esr].map((t) => t.database).filter((d, i, a) => a.indexOf(d) === i).join(', ')})`);
+    say(`  RabbitMQ         ${new URL(config.amqp.url).host}`);
+    say(`  worker           pid ${worker.pid}${config.metricsPort > 0 ? `, metrics on http://127.0.0.1:${config.metricsPort}/metrics` : ''}`);
+    say('Check it with `npx tisw health` in another terminal. Ctrl-C stops everything started here.');
+
+    await untilStopped([...stack.children, worker]);
+    say('stopping...');
+  } finally {
+    await stopAll();
+  }
+  say('stopped.');
+}
+
+function localAddress(variable: string, address: string): { port: number } {
+  const { host, port } = splitHostPort(address);
+  if (!LOCAL_HOSTS.has(host) || !Number.isInteger(port)) {
+    throw new Error(`${variable} points at ${host}: \`tisw up\` runs local servers, so it must name 127.0.0.1 or localhost (unset it for the defaults)`);
+  }
+  return { port };
+}
+
+/** One `tisw up` per data directory: a second one is refused with the first one's pid. */
+function acquireLock(file: string): { release(): void } {
+  try {
+    fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+  } catch {
+    const pid = Number(fs.readFileSync(file, 'utf8'));
+    if (pid && pid !== process.pid && isRunning(pid)) {
+      throw new Error(`tisw up is already running (pid ${pid}) with data directory ${path.dirname(file)}; stop it with Ctrl-C first`);
+    }
+    fs.writeFileSync(file, String(process.pid)); // left by one that was killed
+  }
+  return { release: () => fs.rmSync(file, { force: true }) };
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function startWorkerProcess(name: string): Child {
+  return spawnChild(name, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'tisw.js'), 'worker'], { echo: true });
+}
+
+async function waitForPoller(config: Config, worker: Child): Promise<void> {
+  const client = await connectClient(config.temporal);
+  try {
+    await waitFor(
+      'the worker to poll its task queue',
+      async () => {
+        const { pollers } = await client.workflowService.describeTaskQueue({ namespace: config.temporal.namespace, taskQueue: { name: TASK_QUEUE }, taskQueueType: 1 });
+        return pollers.length > 0;
+      },
+      120_000,
+      worker.exited,
+    );
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** Resolves on Ctrl-C / SIGTERM; rejects when one of the children dies on its own. */
+function untilStopped(children: Child[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      const dead = children.find((c) => c.exited());
+      if (dead) {
+        clearInterval(timer);
+        reject(dead.exited() as Error);
+      }
+    }, 500);
+    const stop = (): void => {
+      clearInterval(timer);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,3 @@
+// Every workflow the worker registers. Workflow code is bundled and sandboxed: deterministic, no I/O.
+export * from './probe.workflow';
+export * from './floor.workflow';

@@ -1,0 +1,104 @@
+/**
+ * Once per `jest` run: its own Temporal dev server and FerretDB on free ports with throwaway data, a
+ * RabbitMQ vhost of its own on the machine's broker, and the workflow bundle built once for every test
+ * file. Test files find them through the same environment variables production uses (loadConfig).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { MongoClient } from 'mongodb';
+import { loadConfig } from '../../src/config/config';
+import { assertTestDatabase } from '../../src/adapters/mongo';
+import { freePort } from '../../src/local/ports';
+import { addVhost, deleteVhost, listVhosts } from '../../src/local/rabbitmq';
+import { startLocalStack, withDatabase, type LocalStack } from '../../src/local/stack';
+import { abandonedRuns, isAlive, removeRunState, writeRunState, type RunState } from './run-state';
+
+declare global {
+  var tiswTestRun: { state: RunState; stack: LocalStack } | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  const runId = `${Date.now().toString(36)}${process.pid}`;
+  const database = `tisw_test_${runId}`;
+  assertTestDatabase(database);
+  const vhost = `tisw-test-${runId}`;
+  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), `tisw-test-${runId}-`));
+
+  const stack = await startLocalStack({
+    temporalPort: await freePort(),
+    ferretdbListen: '127.0.0.1:0',
+    postgresUrl: withDatabase(loadConfig({}).local.postgresUrl, 'tisw_test'),
+    sqliteDir: path.join(tmpDir, 'ferretdb'),
+    parentPid: process.pid,
+    echo: false,
+    warn: (message) => process.stderr.write(`test harness: ${message}\n`),
+  });
+  const state: RunState = { runId, ownerPid: process.pid, pids: stack.children.map((c) => c.pid), vhost, database, tmpDir };
+  writeRunState(state);
+  globalThis.tiswTestRun = { state, stack };
+
+  await sweepAbandonedRuns(stack.mongoUri);
+  await addVhost(vhost);
+
+  const bundlePath = path.join(tmpDir, 'workflow-bundle.js');
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietBundlerLogger });
+  fs.writeFileSync(bundlePath, code);
+
+  Object.assign(process.env, {
+    TEMPORAL_ADDRESS: stack.temporalAddress,
+    TEMPORAL_NAMESPACE: 'default',
+    MONGODB_URI: `${stack.mongoUri}${database}`,
+    AMQP_URL: `amqp://guest:guest@127.0.0.1:5672/${vhost}`,
+    TISW_DATA_DIR: path.join(tmpDir, 'data'),
+    TISW_METRICS_PORT: '0',
+    TISW_WORKFLOW_BUNDLE: bundlePath,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  });
+}
+
+/** Cleans up after earlier runs whose jest died before its teardown. */
+async function sweepAbandonedRuns(mongoUri: string): Promise<void> {
+  const abandoned = abandonedRuns();
+  const client = new MongoClient(mongoUri, { serverSelectionTimeoutMS: 5000 });
+  try {
+    for (const run of abandoned) {
+      for (const pid of run.pids) {
+        const cmdline = readCmdline(pid);
+        if (isAlive(pid) && /temporal|ferretdb-local/.test(cmdline)) process.kill(pid, 'SIGKILL');
+      }
+      assertTestDatabase(run.database);
+      await client.db(run.database).dropDatabase();
+      await deleteVhost(run.vhost).catch(() => undefined);
+      fs.rmSync(run.tmpDir, { recursive: true, force: true });
+      removeRunState(run.runId);
+    }
+  } finally {
+    await client.close();
+  }
+  // Vhosts of runs that left no state file at all (killed between creating the two).
+  const live = new Set([globalThis.tiswTestRun?.state.vhost]);
+  for (const vhost of await listVhosts()) {
+    if (vhost.startsWith('tisw-test-') && !live.has(vhost) && !isAlive(Number(/(\d+)$/.exec(vhost)?.[1]))) {
+      await deleteVhost(vhost).catch(() => undefined);
+    }
+  }
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+const quietBundlerLogger = {
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => process.stderr.write(`workflow bundle: ${message}\n`),
+  error: (message: string) => process.stderr.write(`workflow bundle: ${message}\n`),
+  log: () => undefined,
+};

@@ -1,0 +1,46 @@
+/**
+ * What a test run started, written to a file so that a later run can clean up after one that crashed
+ * (a killed jest skips its teardown): servers still running, its vhost, its database.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface RunState {
+  runId: string;
+  ownerPid: number;
+  pids: number[];
+  vhost: string;
+  database: string;
+  tmpDir: string;
+}
+
+export const RUNS_DIR = path.join(os.tmpdir(), 'tisw-test-runs');
+
+export function writeRunState(state: RunState): void {
+  fs.mkdirSync(RUNS_DIR, { recursive: true });
+  fs.writeFileSync(path.join(RUNS_DIR, `${state.runId}.json`), JSON.stringify(state));
+}
+
+export function removeRunState(runId: string): void {
+  fs.rmSync(path.join(RUNS_DIR, `${runId}.json`), { force: true });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs whose jest process is gone. */
+export function abandonedRuns(): RunState[] {
+  if (!fs.existsSync(RUNS_DIR)) return [];
+  return fs
+    .readdirSync(RUNS_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(fs.readFileSync(path.join(RUNS_DIR, f), 'utf8')) as RunState)
+    .filter((s) => !isAlive(s.ownerPid));
+}

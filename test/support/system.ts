@@ -1,0 +1,47 @@
+/**
+ * What a test file needs to talk to the run's servers (started by the global setup): the config from
+ * the environment, a quiet logger, a Temporal client, and a worker running in this process.
+ */
+import { loadConfig, type Config } from '../../src/config/config';
+import { createLogger, type Logger } from '../../src/config/logger';
+import { connectClient } from '../../src/adapters/temporal';
+import { createWorker, installRuntime, type TiswWorker } from '../../src/worker/worker';
+import type { Client } from '@temporalio/client';
+
+let runtimeInstalled = false;
+
+/** The SDK's own logs through our logger at the test level (warn), instead of its default INFO chatter. */
+function quietRuntime(config: Config): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    installRuntime(config, testLogger(config));
+  } catch {
+    // already installed in this process
+  }
+}
+
+export function testConfig(): Config {
+  return loadConfig();
+}
+
+export function testLogger(config: Config = testConfig()): Logger {
+  return createLogger({ ...config, logLevel: process.env.LOG_LEVEL === 'debug' ? 'debug' : 'error' }, 'test');
+}
+
+export async function testClient(config: Config = testConfig()): Promise<Client> {
+  return connectClient(config.temporal);
+}
+
+/** Runs `fn` while a worker of ours polls the task queue in this process, then shuts it down. */
+export async function withWorker<T>(fn: (worker: TiswWorker) => Promise<T>, config: Config = testConfig()): Promise<T> {
+  quietRuntime(config);
+  const worker = await createWorker(config, testLogger(config));
+  const running = worker.run();
+  try {
+    return await fn(worker);
+  } finally {
+    worker.worker.shutdown();
+    await running;
+  }
+}
