@@ -21,6 +21,7 @@ import { ensureServersBuilt } from '../src/local/servers';
 import { startTemporalDevServer } from '../src/local/temporal-dev-server';
 import { freePort } from '../src/local/ports';
 import { progress } from '../src/client/progress';
+import { workflowSource } from '../src/worker/workflow-bundle';
 import { nowMs, onlyLatency, pool, type Latency, type Throughput } from './measure';
 
 export interface FloorOptions {
@@ -76,7 +77,7 @@ async function measureWorkflows(address: string, options: FloorOptions): Promise
   const worker = await Worker.create({
     connection: nativeConnection,
     taskQueue: BENCH_TASK_QUEUE,
-    workflowsPath: require.resolve('../src/workflows'),
+    ...workflowSource(),
     activities: createFloorActivities(),
   });
   const connection = await Connection.connect({ address });
@@ -169,5 +170,5 @@ export function printFloor(f: FloorFigures, print: (line: string) => void): void
   print(`  no-activity workflow, one at a time    ${lat(f.noActivityWorkflow.sequential)}`);
   print(`  AMQP round trip, one at a time         ${lat(f.amqpRoundTrip.sequential)}`);
   const c = f.amqpRoundTrip.concurrent;
-  print(`  AMQP round trip, ${c.inFlight} in flight          ${c.perSecond} round trips/s; ${lat(c)}`);
+  print(`  AMQP round trip, ${c.inFlight} in flight        ${c.perSecond} round trips/s; ${lat(c)}`);
 }

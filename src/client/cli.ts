@@ -98,7 +98,10 @@ export function buildProgram(): Command {
     .option('--in-memory', 'Temporal keeps its state in memory instead of a SQLite file')
     .option('--json', 'print the figures as JSON')
     .action(async (opts: { burst: number; inFlight: number; sequential: number; amqp: number; inMemory?: boolean; json?: boolean }) => {
-      const figures = await runFloorBench(config(), {
+      const cfg = config();
+      // The SDK's own INFO lines would drown the figures.
+      installRuntime({ ...cfg, logLevel: 'warn', metricsPort: 0 }, createLogger({ ...cfg, logLevel: 'warn' }, 'tisw-bench'));
+      const figures = await runFloorBench(cfg, {
         burst: opts.burst,
         inFlight: opts.inFlight,
         sequential: opts.sequential,

@@ -11,6 +11,7 @@ import { openMongo } from '../adapters/mongo';
 import { connectWorker } from '../adapters/temporal';
 import { createActivities } from '../activities';
 import { TASK_QUEUE } from '../shared/contract';
+import { workflowSource } from './workflow-bundle';
 
 export interface TiswWorker {
   worker: Worker;
@@ -19,7 +20,7 @@ export interface TiswWorker {
 }
 
 export interface WorkerOverrides {
-  /** A prebuilt workflow bundle (tests bundle once for all files); default: bundle src/workflows at start. */
+  /** A prebuilt workflow bundle; default: see workflowSource(). */
   workflowBundlePath?: string;
   identity?: string;
   /** Extra Worker options, e.g. for benchmarks. */
@@ -30,14 +31,13 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
   const amqp = new AmqpPublisher({ ...config.amqp, connectionName: `tisw-worker@${os.hostname()}:${process.pid}`, log });
   const tss = await openMongo(config.mongo.tss, 'tisw-worker');
   const connection = await connectWorker(config.temporal);
-  const bundlePath = overrides.workflowBundlePath ?? process.env.TISW_WORKFLOW_BUNDLE;
   let worker: Worker;
   try {
     worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: TASK_QUEUE,
-      ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: require.resolve('../workflows') }),
+      ...workflowSource(overrides.workflowBundlePath),
       activities: createActivities({ amqp, tss: tss.db }),
       identity: overrides.identity ?? `tisw-worker@${os.hostname()}:${process.pid}`,
       shutdownGraceTime: '10 seconds',

@@ -6,12 +6,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { MongoClient } from 'mongodb';
 import { loadConfig } from '../../src/config/config';
 import { assertTestDatabase } from '../../src/adapters/mongo';
 import { freePort } from '../../src/local/ports';
 import { addVhost, deleteVhost, listVhosts } from '../../src/local/rabbitmq';
+import { writeWorkflowBundle } from '../../src/worker/workflow-bundle';
 import { startLocalStack, withDatabase, type LocalStack } from '../../src/local/stack';
 import { abandonedRuns, isAlive, removeRunState, writeRunState, type RunState } from './run-state';
 
@@ -43,8 +43,7 @@ export default async function globalSetup(): Promise<void> {
   await addVhost(vhost);
 
   const bundlePath = path.join(tmpDir, 'workflow-bundle.js');
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietBundlerLogger });
-  fs.writeFileSync(bundlePath, code);
+  await writeWorkflowBundle(bundlePath);
 
   Object.assign(process.env, {
     TEMPORAL_ADDRESS: stack.temporalAddress,
@@ -93,12 +92,3 @@ function readCmdline(pid: number): string {
     return '';
   }
 }
-
-const quietBundlerLogger = {
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => process.stderr.write(`workflow bundle: ${message}\n`),
-  error: (message: string) => process.stderr.write(`workflow bundle: ${message}\n`),
-  log: () => undefined,
-};
