@@ -49,6 +49,22 @@ export interface Config {
     /** PostgreSQL database behind the local FerretDB. @default postgres://postgres@127.0.0.1:5432/tisw_local */
     postgresUrl: string;
   };
+  alerts: {
+    /** Slack-compatible incoming webhook; undefined: alerts go to the log and the counter only. Secret. */
+    webhookUrl?: string;
+  };
+  coj: {
+    /** A CoJ not acknowledged this long after it was signed is late: one alert. @default 900 s */
+    slaMs: number;
+    /** First wait for TIS's acknowledgement before publishing again; doubles up to resendMaxMs. @default 60 s */
+    resendInitialMs: number;
+    /** @default 600 s */
+    resendMaxMs: number;
+    /** Reconciliation: how often it runs. @default 10 min */
+    reconcileEveryMs: number;
+    /** Reconciliation: a CoJ signed longer ago than this with syncedAt null must have a workflow. @default 300 s */
+    reconcileAfterMs: number;
+  };
   /** Port of the worker's Prometheus endpoint; 0 turns it off. @default 9464 */
   metricsPort: number;
   /** @default info */
@@ -78,6 +94,11 @@ const DEFAULTS = {
   TISW_POSTGRESQL_URL: 'postgres://postgres@127.0.0.1:5432/tisw_local',
   TISW_METRICS_PORT: '9464',
   LOG_LEVEL: 'info',
+  COJ_SLA_SECONDS: '900',
+  COJ_RESEND_INITIAL_SECONDS: '60',
+  COJ_RESEND_MAX_SECONDS: '600',
+  COJ_RECONCILE_EVERY_MINUTES: '10',
+  COJ_RECONCILE_AFTER_SECONDS: '300',
 } as const;
 
 /** Reads and validates the environment; throws ConfigError naming the first wrong variable. */
@@ -116,6 +137,14 @@ export function loadConfig(env: Env = process.env): Config {
       ),
       temporalUiPort: integer('TISW_TEMPORAL_UI_PORT', get('TISW_TEMPORAL_UI_PORT'), 1, 65535),
       postgresUrl: postgresUrl(get('TISW_POSTGRESQL_URL'), secrets),
+    },
+    alerts: webhook(nonEmpty(env.TISW_ALERT_WEBHOOK_URL), secrets),
+    coj: {
+      slaMs: 1000 * integer('COJ_SLA_SECONDS', get('COJ_SLA_SECONDS'), 1),
+      resendInitialMs: 1000 * integer('COJ_RESEND_INITIAL_SECONDS', get('COJ_RESEND_INITIAL_SECONDS'), 1),
+      resendMaxMs: 1000 * integer('COJ_RESEND_MAX_SECONDS', get('COJ_RESEND_MAX_SECONDS'), 1),
+      reconcileEveryMs: 60_000 * integer('COJ_RECONCILE_EVERY_MINUTES', get('COJ_RECONCILE_EVERY_MINUTES'), 1),
+      reconcileAfterMs: 1000 * integer('COJ_RECONCILE_AFTER_SECONDS', get('COJ_RECONCILE_AFTER_SECONDS'), 0),
     },
     metricsPort: integer('TISW_METRICS_PORT', get('TISW_METRICS_PORT'), 0, 65535),
     logLevel: parse('LOG_LEVEL', get('LOG_LEVEL'), z.enum(['debug', 'info', 'warn', 'error']), 'one of debug, info, warn, error'),
@@ -182,6 +211,14 @@ function postgresUrl(value: string, secrets: Set<string>): string {
   return value;
 }
 
+function webhook(value: string | undefined, secrets: Set<string>): Config['alerts'] {
+  if (value === undefined) return {};
+  // The whole URL is the credential of a Slack-style webhook.
+  secrets.add(value);
+  urlWithSecret('TISW_ALERT_WEBHOOK_URL', value, ['http:', 'https:'], 'https://hooks.slack.com/services/…', secrets);
+  return { webhookUrl: value };
+}
+
 function mongoTarget(name: string, value: string, secrets: Set<string>): MongoTarget {
   const example = 'mongodb://user:password@host:27017/tisw?authSource=admin';
   // mongodb+srv URLs and comma-separated host lists are valid MongoDB URIs but not WHATWG URLs,
@@ -235,4 +272,9 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [name: string, meaning: st
   ['TISW_POSTGRESQL_URL', `PostgreSQL behind the local FerretDB (default ${DEFAULTS.TISW_POSTGRESQL_URL})`],
   ['TISW_METRICS_PORT', `worker Prometheus port, 0 for none (default ${DEFAULTS.TISW_METRICS_PORT})`],
   ['LOG_LEVEL', `debug, info, warn or error (default ${DEFAULTS.LOG_LEVEL})`],
+  ['TISW_ALERT_WEBHOOK_URL', 'Slack-compatible webhook for alerts (secret); unset: log and metric only'],
+  ['COJ_SLA_SECONDS', `a CoJ unacknowledged this long after signing raises an alert (default ${DEFAULTS.COJ_SLA_SECONDS})`],
+  ['COJ_RESEND_INITIAL_SECONDS / COJ_RESEND_MAX_SECONDS', `wait for TIS's acknowledgement before resending, doubling (default ${DEFAULTS.COJ_RESEND_INITIAL_SECONDS} up to ${DEFAULTS.COJ_RESEND_MAX_SECONDS})`],
+  ['COJ_RECONCILE_EVERY_MINUTES', `how often reconciliation runs (default ${DEFAULTS.COJ_RECONCILE_EVERY_MINUTES})`],
+  ['COJ_RECONCILE_AFTER_SECONDS', `reconciliation picks CoJs signed longer ago than this with syncedAt null (default ${DEFAULTS.COJ_RECONCILE_AFTER_SECONDS})`],
 ];

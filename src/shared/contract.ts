@@ -3,6 +3,7 @@
  * attributes. Safe to import from workflow code: no I/O, no Node built-ins.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
 
 /** The one task queue tis-workflows' workers poll. */
 export const TASK_QUEUE = 'tis-workflows';
@@ -11,7 +12,30 @@ export const TASK_QUEUE = 'tis-workflows';
 export const QUEUES = {
   /** The foundation's end-to-end probe: proves publish-with-confirms and the Mongo write. */
   probe: 'tisw.queue.probe',
+  /** Signed CoJs, TSS -> TIS-TCS (the queue TIS already uses). */
+  cojSigned: 'trainee.queue.coj.signed.tcs',
+  /** ESR app-file generation commands -> the ESR data exporter (the queue TIS already uses). */
+  esrAppFileCommand: 'esr.queue.appfilegenerationcommand.create.dataexporter',
+  /** Every receiver's replies; consumed by the acknowledgement listener in each worker. */
+  acknowledgement: 'tisw.queue.acknowledgement',
 } as const;
+
+/** Where a consumer puts a message it can never process, with the reason in a header. */
+export const deadLetterQueue = (queue: string): string => `${queue}.dead-letter`;
+
+/** Header naming why a message was dead-lettered. */
+export const DEAD_LETTER_REASON_HEADER = 'x-tisw-dead-letter-reason';
+
+/**
+ * A receiver's reply, as the acknowledgement listener hands it to the waiting workflow (the AMQP
+ * message's correlationId is that workflow's id). `result` is the reply body without its status.
+ */
+export type Acknowledgement =
+  | { status: 'ok'; result: Record<string, unknown> }
+  | { status: 'rejected'; reason: string; result: Record<string, unknown> };
+
+/** Every workflow that waits for a receiver handles this signal. */
+export const acknowledgementSignal = defineSignal<[Acknowledgement]>('acknowledgement');
 
 /**
  * Custom search attributes: what an operator filters on in the Temporal UI and in `tisw stuck`.
@@ -46,3 +70,81 @@ export const probeWorkflowId = (probeId: string): string => `probe-${probeId}`;
 
 /** Where the probe writes, in the TSS store's database (the orchestrator's side). */
 export const PROBE_COLLECTION = 'deliveryProbes';
+
+// ---------------------------------------------------------------------------------------------------
+// CoJ submission
+
+export const COJ_VERSIONS = ['GG9', 'GG10', 'GG11'] as const;
+export type CojVersion = (typeof COJ_VERSIONS)[number];
+
+/** A signature as TSS saved it: what `submitCoj` takes. */
+export interface CojSignature {
+  programmeMembershipTisId: string;
+  traineeTisId: string;
+  /** ISO-8601 instant. */
+  signedAt: string;
+  version: CojVersion;
+}
+
+/** The event on trainee.queue.coj.signed.tcs: TSS's shape, unchanged. */
+export interface CojSignedEvent {
+  programmeMembershipTisId: string;
+  conditionsOfJoining: { signedAt: string; version: CojVersion; syncedAt: null };
+}
+
+/** TIS's reply body on success (status "ok"). */
+export interface CojReceivedReply {
+  programmeMembershipTisId: string;
+  signedAt: string;
+  version: CojVersion;
+}
+
+export type CojStage = 'publishing' | 'awaiting-acknowledgement' | 'acknowledged' | 'rejected';
+
+/** Timing settings, passed in at start so that the workflow stays deterministic and tests can shorten them. */
+export interface CojTimings {
+  /** After this long without an acknowledgement the CoJ is late: one alert, and it keeps going. */
+  slaMs: number;
+  /** First wait for an acknowledgement before publishing again; doubles up to resendMaxMs. */
+  resendInitialMs: number;
+  resendMaxMs: number;
+}
+
+export interface CojSubmissionInput {
+  signature: CojSignature;
+  timings: CojTimings;
+}
+
+/** What `tisw coj status` prints: the workflow's whole state. */
+export interface CojStatus {
+  programmeMembershipTisId: string;
+  traineeTisId: string;
+  signedAt: string;
+  version: CojVersion;
+  stage: CojStage;
+  /** Publishes of the current signature that the broker confirmed or failed. */
+  attempts: number;
+  lastFailure: string | null;
+  startedAt: string;
+  lastPublishedAt: string | null;
+  acknowledgedAt: string | null;
+  syncedAt: string | null;
+  lateAlertRaisedAt: string | null;
+  rejectionReason: string | null;
+  /** Earlier signatures of this programme membership that a newer one superseded in this run. */
+  superseded: string[];
+}
+
+export const cojWorkflowId = (programmeMembershipTisId: string): string => `coj-${programmeMembershipTisId}`;
+/** Stable across resends of one signature; a newer signature gets a new one. */
+export const cojMessageId = (s: Pick<CojSignature, 'programmeMembershipTisId' | 'signedAt'>): string =>
+  `coj-${s.programmeMembershipTisId}-${Date.parse(s.signedAt)}`;
+
+/** Sent by a later submission of the same programme membership (signal-with-start). */
+export const cojSignatureSignal = defineSignal<[CojSignature]>('cojSignature');
+export const cojStatusQuery = defineQuery<CojStatus>('cojStatus');
+
+/** TSS's store: trainee profiles, each with its programme memberships and their CoJ. */
+export const TSS_COLLECTIONS = { traineeProfiles: 'traineeProfiles' } as const;
+/** TIS's store (reference receiver): programme memberships and their CoJ, keyed by programme membership id. */
+export const TIS_COLLECTIONS = { programmeMemberships: 'programmeMemberships', conditionsOfJoining: 'conditionsOfJoining' } as const;

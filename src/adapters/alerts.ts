@@ -1,0 +1,53 @@
+/**
+ * The one way anything raises an alert: a structured log line, a counter (tisw_alerts_total{kind}),
+ * and, when TISW_ALERT_WEBHOOK_URL is set, a Slack-compatible JSON POST. Raising never throws and never
+ * waits longer than the webhook timeout: an alert that cannot be delivered must not stop the work.
+ */
+import type { Logger } from '../config/logger';
+import { alertsRaised } from './metrics';
+
+export type AlertKind =
+  | 'coj-late'
+  | 'coj-rejected'
+  | 'coj-unsubmitted'
+  | 'esr-deanery-failing'
+  | 'queue-idle'
+  | 'broker-blocked'
+  | 'reconciliation-discrepancy';
+
+export interface Alert {
+  kind: AlertKind;
+  /** One line a person reads first: what is wrong, and which CoJ / deanery. */
+  summary: string;
+  details?: Record<string, unknown>;
+}
+
+export interface AlerterOptions {
+  log: Logger;
+  webhookUrl?: string;
+  /** @default 5000 */
+  webhookTimeoutMs?: number;
+}
+
+export class Alerter {
+  constructor(private readonly options: AlerterOptions) {}
+
+  async raise(alert: Alert): Promise<void> {
+    const raisedAt = new Date().toISOString();
+    alertsRaised.inc({ kind: alert.kind });
+    this.options.log.warn({ alert: alert.kind, details: alert.details, raisedAt }, `ALERT ${alert.kind}: ${alert.summary}`);
+    const url = this.options.webhookUrl;
+    if (!url) return;
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: `:rotating_light: tis-workflows ${alert.kind}: ${alert.summary}`, tisw: { ...alert, raisedAt } }),
+        signal: AbortSignal.timeout(this.options.webhookTimeoutMs ?? 5000),
+      });
+      if (!response.ok) this.options.log.error({ alert: alert.kind, status: response.status }, 'alert webhook answered with an error');
+    } catch (err) {
+      this.options.log.error({ alert: alert.kind, err: (err as Error).message }, 'alert webhook failed');
+    }
+  }
+}

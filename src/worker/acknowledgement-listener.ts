@@ -1,0 +1,65 @@
+/**
+ * Runs in every worker: consumes the acknowledgement queue as a competing consumer (any worker may take
+ * any reply) and hands each reply to the workflow waiting for it, as a signal to the workflow whose id is
+ * the reply's correlationId. The AMQP message is acked only once the signal was accepted; while Temporal
+ * cannot be reached the reply goes back to the queue. A reply for a workflow that does not exist or has
+ * finished is logged and dropped (late and duplicate replies are harmless); a malformed one is
+ * dead-lettered with the reason. Nothing a reply contains can crash the listener.
+ */
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { ConsumeMessage } from 'amqplib';
+import type { Logger } from '../config/logger';
+import { readJsonMessage, startConsumer, type Consumer, type Outcome } from '../adapters/amqp-consumer';
+import { acknowledgementSignal, QUEUES, type Acknowledgement } from '../shared/contract';
+import { describeIssues, reply } from '../shared/messages';
+
+export interface ListenerOptions {
+  amqpUrl: string;
+  client: Client;
+  log: Logger;
+  connectionName: string;
+  /** @default 100 */
+  prefetch?: number;
+}
+
+/** Workflow ids the listener may signal: those of our workflows that wait for replies. */
+const CORRELATION_ID = /^(coj|esr)-[\w,.:-]{1,200}$/;
+
+export function startAcknowledgementListener(options: ListenerOptions): Consumer {
+  const log = options.log.child({ component: 'acknowledgement-listener' });
+  return startConsumer({
+    url: options.amqpUrl,
+    queue: QUEUES.acknowledgement,
+    connectionName: options.connectionName,
+    prefetch: options.prefetch ?? 100,
+    log,
+    handle: (message) => handOver(message, options.client, log),
+  });
+}
+
+async function handOver(message: ConsumeMessage, client: Client, log: Logger): Promise<Outcome> {
+  const correlationId = message.properties.correlationId as string | undefined;
+  if (!correlationId || !CORRELATION_ID.test(correlationId)) {
+    return { kind: 'dead-letter', reason: `correlationId ${JSON.stringify(correlationId ?? null)} names no workflow of ours` };
+  }
+  const read = readJsonMessage(message);
+  if (!read.ok) return { kind: 'dead-letter', reason: read.reason };
+  const parsed = reply.safeParse(read.body);
+  if (!parsed.success) return { kind: 'dead-letter', reason: `not a reply: ${describeIssues(parsed.error)}` };
+
+  const { status, ...rest } = parsed.data as { status: 'ok' | 'rejected'; reason?: string } & Record<string, unknown>;
+  const acknowledgement: Acknowledgement =
+    status === 'ok' ? { status, result: rest } : { status, reason: String(rest.reason), result: rest };
+  try {
+    await client.workflow.getHandle(correlationId).signal(acknowledgementSignal, acknowledgement);
+    log.debug({ workflowId: correlationId, status }, 'acknowledgement handed over');
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      log.info({ workflowId: correlationId, status }, 'acknowledgement for a workflow that does not exist or has finished: dropped');
+      return { kind: 'done' };
+    }
+    throw err; // Temporal unreachable or overloaded: requeue, it comes back
+  }
+  return { kind: 'done' };
+}
