@@ -6,7 +6,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   globalSetup: '<rootDir>/test/harness/global-setup.ts',
   globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
-  setupFiles: ['<rootDir>/test/harness/test-database-guard.ts'],
+  setupFiles: ['<rootDir>/test/harness/per-worker-env.ts'],
   reporters: ['default', '<rootDir>/test/harness/summary-reporter.js'],
   testTimeout: 60_000,
   // Two cores: more parallel files only make the shared servers slower.

@@ -5,7 +5,7 @@ import { createLogger } from '../src/config/logger';
 describe('the config loader', () => {
   it('gives local defaults when nothing is set', () => {
     const config = loadConfig({ HOME: '/home/op' });
-    expect(config.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default' });
+    expect(config.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'tis-workflows' });
     expect(config.amqp.url).toBe('amqp://guest:guest@127.0.0.1:5672');
     expect(config.mongo.tss).toEqual({ uri: 'mongodb://127.0.0.1:27017/tisw', database: 'tisw' });
     expect(config.mongo.esr).toEqual(config.mongo.tss);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { connectAmqp } from '../src/adapters/amqp';
 import { openMongo, type MongoStore } from '../src/adapters/mongo';
-import { PROBE_COLLECTION, probeWorkflowId, QUEUES, TASK_QUEUE, type ProbeMessage } from '../src/shared/contract';
+import { PROBE_COLLECTION, probeWorkflowId, QUEUES, type ProbeMessage } from '../src/shared/contract';
 import { probeWorkflow } from '../src/workflows';
 import { testClient, testConfig, withWorker } from './support/system';
 
@@ -23,7 +23,7 @@ describe('the probe workflow, end to end on the real servers', () => {
   it('publishes a persistent, confirmed message to RabbitMQ and writes its record to MongoDB', async () => {
     const probeId = randomUUID();
     const result = await withWorker(() =>
-      client.workflow.execute(probeWorkflow, { taskQueue: TASK_QUEUE, workflowId: probeWorkflowId(probeId), args: [{ probeId }] }),
+      client.workflow.execute(probeWorkflow, { taskQueue: config.temporal.taskQueue, workflowId: probeWorkflowId(probeId), args: [{ probeId }] }),
     );
     expect(result).toMatchObject({ probeId, queue: QUEUES.probe, messageId: `probe-${probeId}` });
 
@@ -50,7 +50,7 @@ describe('the probe workflow, end to end on the real servers', () => {
     const probeId = 'not valid!';
     await withWorker(async () => {
       await expect(
-        client.workflow.execute(probeWorkflow, { taskQueue: TASK_QUEUE, workflowId: probeWorkflowId(randomUUID()), args: [{ probeId }] }),
+        client.workflow.execute(probeWorkflow, { taskQueue: config.temporal.taskQueue, workflowId: probeWorkflowId(randomUUID()), args: [{ probeId }] }),
       ).rejects.toThrow(/Workflow execution failed/);
     });
     expect(await tss.db.collection<{ _id: string }>(PROBE_COLLECTION).countDocuments({ _id: probeId })).toBe(0);

@@ -1,15 +1,21 @@
 /**
- * All activities, built once per worker process around the dependencies it opened (AMQP, MongoDB):
- * activities never open connections per call.
+ * All activities, built once per worker process around the dependencies it opened (AMQP, MongoDB, a
+ * Temporal client, the alerter): activities never open connections per call.
  */
+import { createAlertActivities } from './alert.activities';
+import { createCojActivities, type CojDeps } from './coj.activities';
 import { createFloorActivities } from './floor.activities';
 import { createProbeActivities, type ProbeDeps } from './probe.activities';
+import { createReconciliationActivities, type ReconciliationDeps } from './reconciliation.activities';
 
-export type ActivityDeps = ProbeDeps;
+export type ActivityDeps = ProbeDeps & CojDeps & ReconciliationDeps;
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createProbeActivities(deps),
     ...createFloorActivities(),
+    ...createAlertActivities(deps.alerter),
+    ...createCojActivities(deps),
+    ...createReconciliationActivities(deps),
   };
 }

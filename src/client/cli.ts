@@ -8,10 +8,13 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CONFIG_VARIABLES, loadConfig, type Config } from '../config/config';
 import { createLogger } from '../config/logger';
 import { connectClient, ensureSearchAttributes } from '../adapters/temporal';
-import { probeWorkflowId, TASK_QUEUE } from '../shared/contract';
+import { probeWorkflowId } from '../shared/contract';
 import { up } from '../local/up';
 import { createWorker, installRuntime } from '../worker/worker';
 import { checkHealth } from './health';
+import { registerCojCommands } from './coj-commands';
+import { ensureSchedules } from './schedules';
+import { runReceivers } from '../receivers/run';
 import { CommandFailed, EXIT, exitCodeFor, print, printJson, reportError, setSecrets } from './output';
 import { runFloorBench, printFloor } from '../../bench/floor';
 
@@ -45,14 +48,25 @@ export function buildProgram(): Command {
       const client = await connectClient(cfg.temporal);
       try {
         await ensureSearchAttributes(client, cfg.temporal.namespace);
+        await ensureSchedules(client, cfg);
       } finally {
         await client.connection.close();
       }
       const worker = await createWorker(cfg, log);
-      log.info({ taskQueue: TASK_QUEUE, namespace: cfg.temporal.namespace, address: cfg.temporal.address }, 'worker polling');
+      log.info({ taskQueue: cfg.temporal.taskQueue, namespace: cfg.temporal.namespace, address: cfg.temporal.address }, 'worker polling');
       await worker.run();
       log.info('worker stopped');
     });
+
+  program
+    .command('receivers')
+    .description('run the reference receivers (the TIS CoJ receiver) until SIGINT/SIGTERM')
+    .action(async () => {
+      const cfg = config();
+      await runReceivers(cfg, createLogger(cfg, 'tisw-receivers'));
+    });
+
+  registerCojCommands(program, config);
 
   program
     .command('health')
@@ -75,7 +89,7 @@ export function buildProgram(): Command {
       try {
         const probeId = randomUUID();
         const result = await client.workflow.execute('probeWorkflow', {
-          taskQueue: TASK_QUEUE,
+          taskQueue: cfg.temporal.taskQueue,
           workflowId: probeWorkflowId(probeId),
           args: [{ probeId }],
           workflowExecutionTimeout: '2 minutes',

@@ -6,7 +6,7 @@ import type { Config } from '../config/config';
 import { connectClient } from '../adapters/temporal';
 import { openMongo } from '../adapters/mongo';
 import { amqpProblem } from '../local/rabbitmq';
-import { SEARCH_ATTRIBUTES, TASK_QUEUE } from '../shared/contract';
+import { SEARCH_ATTRIBUTES } from '../shared/contract';
 
 export interface Check {
   name: string;
@@ -46,11 +46,12 @@ async function checkTemporal(config: Config): Promise<Check[]> {
       detail: missing.length === 0 ? 'all registered' : `missing: ${missing.join(', ')} (start a worker or \`tisw up\` to register them)`,
     });
 
-    const { pollers } = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: TASK_QUEUE }, taskQueueType: 1 });
+    const taskQueue = config.temporal.taskQueue;
+    const { pollers } = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 1 });
     checks.push({
       name: 'temporal.workers',
       ok: pollers.length > 0,
-      detail: pollers.length > 0 ? `${pollers.length} polling task queue ${TASK_QUEUE}` : `no worker polls task queue ${TASK_QUEUE}: start one with \`tisw worker\``,
+      detail: pollers.length > 0 ? `${pollers.length} polling task queue ${taskQueue}` : `no worker polls task queue ${taskQueue}: start one with \`tisw worker\``,
     });
     return checks;
   } catch (err) {

@@ -7,6 +7,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { TASK_QUEUE } from '../shared/contract';
 
 export interface TemporalTls {
   /** Client certificate and key (PEM file paths) for mTLS; both or neither. */
@@ -24,6 +25,8 @@ export interface Config {
     address: string;
     /** @default default */
     namespace: string;
+    /** The task queue our workers poll. @default tis-workflows */
+    taskQueue: string;
     /** TLS settings; present when any TEMPORAL_TLS_* is set or an API key is given. */
     tls?: TemporalTls;
     /** Temporal Cloud API key (implies TLS). Secret. */
@@ -87,6 +90,7 @@ type Env = Record<string, string | undefined>;
 const DEFAULTS = {
   TEMPORAL_ADDRESS: '127.0.0.1:7233',
   TEMPORAL_NAMESPACE: 'default',
+  TEMPORAL_TASK_QUEUE: TASK_QUEUE,
   AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672',
   AMQP_CONFIRM_TIMEOUT_MS: '10000',
   MONGODB_URI: 'mongodb://127.0.0.1:27017/tisw',
@@ -118,6 +122,7 @@ export function loadConfig(env: Env = process.env): Config {
     temporal: {
       address: hostPort('TEMPORAL_ADDRESS', get('TEMPORAL_ADDRESS')),
       namespace: parse('TEMPORAL_NAMESPACE', get('TEMPORAL_NAMESPACE'), z.string().regex(/^[\w.-]+$/), 'a namespace name'),
+      taskQueue: parse('TEMPORAL_TASK_QUEUE', get('TEMPORAL_TASK_QUEUE'), z.string().regex(/^[\w.-]{1,200}$/), 'a task queue name (letters, digits, _ . -)'),
       ...(tls && { tls }),
       ...(apiKey !== undefined && { apiKey }),
     },
@@ -258,6 +263,7 @@ function temporalTls(env: Env, apiKey: boolean): TemporalTls | undefined {
 export const CONFIG_VARIABLES: ReadonlyArray<readonly [name: string, meaning: string]> = [
   ['TEMPORAL_ADDRESS', `Temporal frontend host:port (default ${DEFAULTS.TEMPORAL_ADDRESS})`],
   ['TEMPORAL_NAMESPACE', `Temporal namespace (default ${DEFAULTS.TEMPORAL_NAMESPACE})`],
+  ['TEMPORAL_TASK_QUEUE', `task queue the workers poll (default ${DEFAULTS.TEMPORAL_TASK_QUEUE})`],
   ['TEMPORAL_TLS', 'true: TLS with the system CAs (implied by any other TEMPORAL_TLS_* or an API key)'],
   ['TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY', 'client certificate and key (PEM paths) for mTLS'],
   ['TEMPORAL_TLS_CA', 'CA bundle (PEM path) to trust for the Temporal server'],

@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config';
 import { connectClient, ensureSearchAttributes } from '../adapters/temporal';
-import { TASK_QUEUE } from '../shared/contract';
 import { spawnChild, type Child } from './child';
 import { isListening, splitHostPort, waitFor } from './ports';
 import { PROJECT_ROOT } from './project';
@@ -75,7 +74,7 @@ export async function up(config: Config, { say }: UpOptions): Promise<void> {
     say('');
     say('tis-workflows is up:');
     say(`  Temporal UI      ${stack.uiUrl ?? '(headless)'}`);
-    say(`  Temporal         ${stack.temporalAddress} (namespace ${config.temporal.namespace}, task queue ${TASK_QUEUE})`);
+    say(`  Temporal         ${stack.temporalAddress} (namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue})`);
     say(`  MongoDB (wire)   ${stack.mongoUri} (FerretDB on ${stack.backend}; stores ${[config.mongo.tss, config.mongo.tis, config.mongo.esr].map((t) => t.database).filter((d, i, a) => a.indexOf(d) === i).join(', ')})`);
     say(`  RabbitMQ         ${new URL(config.amqp.url).host}`);
     say(`  worker           pid ${worker.pid}${config.metricsPort > 0 ? `, metrics on http://127.0.0.1:${config.metricsPort}/metrics` : ''}`);
@@ -130,7 +129,7 @@ async function waitForPoller(config: Config, worker: Child): Promise<void> {
     await waitFor(
       'the worker to poll its task queue',
       async () => {
-        const { pollers } = await client.workflowService.describeTaskQueue({ namespace: config.temporal.namespace, taskQueue: { name: TASK_QUEUE }, taskQueueType: 1 });
+        const { pollers } = await client.workflowService.describeTaskQueue({ namespace: config.temporal.namespace, taskQueue: { name: config.temporal.taskQueue }, taskQueueType: 1 });
         return pollers.length > 0;
       },
       120_000,

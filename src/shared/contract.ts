@@ -5,7 +5,7 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 
-/** The one task queue tis-workflows' workers poll. */
+/** The task queue tis-workflows' workers poll, unless TEMPORAL_TASK_QUEUE says otherwise. */
 export const TASK_QUEUE = 'tis-workflows';
 
 /** Queues on the broker, by role. Declared in one place: src/adapters/amqp-topology.ts. */

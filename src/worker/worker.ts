@@ -8,9 +8,12 @@ import type { Config } from '../config/config';
 import type { Logger } from '../config/logger';
 import { AmqpPublisher } from '../adapters/amqp';
 import { openMongo } from '../adapters/mongo';
-import { connectWorker } from '../adapters/temporal';
+import { connectClient, connectWorker } from '../adapters/temporal';
+import { Alerter } from '../adapters/alerts';
+import { TssStore } from '../adapters/tss-store';
+import { cojSettings } from '../client/coj';
+import { startAcknowledgementListener } from './acknowledgement-listener';
 import { createActivities } from '../activities';
-import { TASK_QUEUE } from '../shared/contract';
 import { workflowSource } from './workflow-bundle';
 
 export interface TiswWorker {
@@ -28,35 +31,52 @@ export interface WorkerOverrides {
 }
 
 export async function createWorker(config: Config, log: Logger, overrides: WorkerOverrides = {}): Promise<TiswWorker> {
-  const amqp = new AmqpPublisher({ ...config.amqp, connectionName: `tisw-worker@${os.hostname()}:${process.pid}`, log });
-  const tss = await openMongo(config.mongo.tss, 'tisw-worker');
-  const connection = await connectWorker(config.temporal);
-  let worker: Worker;
+  const name = `tisw-worker@${os.hostname()}:${process.pid}`;
+  const closers: Array<() => Promise<unknown>> = [];
+  const closeAll = async (): Promise<void> => {
+    await Promise.allSettled(closers.reverse().map((close) => close()));
+  };
   try {
-    worker = await Worker.create({
+    const amqp = new AmqpPublisher({ ...config.amqp, connectionName: name, log });
+    closers.push(() => amqp.close());
+    const tss = await openMongo(config.mongo.tss, 'tisw-worker');
+    closers.push(() => tss.close());
+    const tssStore = new TssStore(tss.db);
+    await tssStore.ensureIndexes();
+    const client = await connectClient(config.temporal);
+    closers.push(() => client.connection.close());
+    const connection = await connectWorker(config.temporal);
+    closers.push(() => connection.close());
+    const alerter = new Alerter({ log, ...config.alerts });
+
+    const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
-      taskQueue: TASK_QUEUE,
+      taskQueue: config.temporal.taskQueue,
       ...workflowSource(overrides.workflowBundlePath),
-      activities: createActivities({ amqp, tss: tss.db }),
-      identity: overrides.identity ?? `tisw-worker@${os.hostname()}:${process.pid}`,
+      activities: createActivities({ amqp, tss: tss.db, tssStore, client, alerter, coj: cojSettings(config) }),
+      identity: overrides.identity ?? name,
       shutdownGraceTime: '10 seconds',
       ...overrides.worker,
     });
+    // Every worker listens for acknowledgements: competing consumers, so any worker may take any reply.
+    const listener = startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log, connectionName: `${name}:acknowledgements` });
+    return {
+      worker,
+      async run() {
+        try {
+          await worker.run();
+        } finally {
+          // Stop taking replies first: any not yet handed over go back to the queue for another worker.
+          await listener.stop();
+          await closeAll();
+        }
+      },
+    };
   } catch (err) {
-    await Promise.allSettled([amqp.close(), tss.close(), connection.close()]);
+    await closeAll();
     throw err;
   }
-  return {
-    worker,
-    async run() {
-      try {
-        await worker.run();
-      } finally {
-        await Promise.allSettled([amqp.close(), tss.close(), connection.close()]);
-      }
-    },
-  };
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
- * Once per `jest` run: its own Temporal dev server and FerretDB on free ports with throwaway data, a
- * RabbitMQ vhost of its own on the machine's broker, and the workflow bundle built once for every test
- * file. Test files find them through the same environment variables production uses (loadConfig).
+ * Once per `jest` run: its own Temporal dev server and FerretDB on free ports with throwaway data, and
+ * the workflow bundle built once for every test file. Each jest worker process gets a RabbitMQ vhost and
+ * a Temporal task queue of its own (per-worker-env.ts fills in {worker}), so that test files running
+ * side by side never take each other's messages or activities; files in one worker run one at a time.
+ * Test files find all of it through the same environment variables production uses (loadConfig).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,11 +21,12 @@ declare global {
   var tiswTestRun: { state: RunState; stack: LocalStack } | undefined;
 }
 
-export default async function globalSetup(): Promise<void> {
-  const runId = `${Date.now().toString(36)}${process.pid}`;
-  const database = `tisw_test_${runId}`;
+export default async function globalSetup(globalConfig: { maxWorkers: number }): Promise<void> {
+  const runId = `${process.pid}-${Date.now().toString(36)}`;
+  const database = `tisw_test_${runId.replace('-', '_')}`;
   assertTestDatabase(database);
   const vhost = `tisw-test-${runId}`;
+  const vhosts = Array.from({ length: Math.max(1, globalConfig.maxWorkers) }, (_, i) => `${vhost}-w${i + 1}`);
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), `tisw-test-${runId}-`));
 
   const stack = await startLocalStack({
@@ -35,12 +38,12 @@ export default async function globalSetup(): Promise<void> {
     echo: false,
     warn: (message) => process.stderr.write(`test harness: ${message}\n`),
   });
-  const state: RunState = { runId, ownerPid: process.pid, pids: stack.children.map((c) => c.pid), vhost, database, tmpDir };
+  const state: RunState = { runId, ownerPid: process.pid, pids: stack.children.map((c) => c.pid), vhosts, database, tmpDir };
   writeRunState(state);
   globalThis.tiswTestRun = { state, stack };
 
   await sweepAbandonedRuns(stack.mongoUri);
-  await addVhost(vhost);
+  for (const v of vhosts) await addVhost(v);
 
   const bundlePath = path.join(tmpDir, 'workflow-bundle.js');
   await writeWorkflowBundle(bundlePath);
@@ -49,7 +52,8 @@ export default async function globalSetup(): Promise<void> {
     TEMPORAL_ADDRESS: stack.temporalAddress,
     TEMPORAL_NAMESPACE: 'default',
     MONGODB_URI: `${stack.mongoUri}${database}`,
-    AMQP_URL: `amqp://guest:guest@127.0.0.1:5672/${vhost}`,
+    AMQP_URL: `amqp://guest:guest@127.0.0.1:5672/${vhost}-w{worker}`,
+    TEMPORAL_TASK_QUEUE: 'tis-workflows-test-w{worker}',
     TISW_DATA_DIR: path.join(tmpDir, 'data'),
     TISW_METRICS_PORT: '0',
     TISW_WORKFLOW_BUNDLE: bundlePath,
@@ -69,7 +73,7 @@ async function sweepAbandonedRuns(mongoUri: string): Promise<void> {
       }
       assertTestDatabase(run.database);
       await client.db(run.database).dropDatabase();
-      await deleteVhost(run.vhost).catch(() => undefined);
+      for (const v of run.vhosts ?? []) await deleteVhost(v).catch(() => undefined);
       fs.rmSync(run.tmpDir, { recursive: true, force: true });
       removeRunState(run.runId);
     }
@@ -77,9 +81,9 @@ async function sweepAbandonedRuns(mongoUri: string): Promise<void> {
     await client.close();
   }
   // Vhosts of runs that left no state file at all (killed between creating the two).
-  const live = new Set([globalThis.tiswTestRun?.state.vhost]);
+  const live = new Set(globalThis.tiswTestRun?.state.vhosts ?? []);
   for (const vhost of await listVhosts()) {
-    if (vhost.startsWith('tisw-test-') && !live.has(vhost) && !isAlive(Number(/(\d+)$/.exec(vhost)?.[1]))) {
+    if (vhost.startsWith('tisw-test-') && !live.has(vhost) && !isAlive(Number(/^tisw-test-(\d+)-/.exec(vhost)?.[1]))) {
       await deleteVhost(vhost).catch(() => undefined);
     }
   }

@@ -16,7 +16,7 @@ export default async function globalTeardown(): Promise<void> {
   } finally {
     await client.close();
   }
-  await deleteVhost(state.vhost);
+  for (const vhost of state.vhosts) await deleteVhost(vhost);
   await stack.stop();
   fs.rmSync(state.tmpDir, { recursive: true, force: true });
   removeRunState(state.runId);

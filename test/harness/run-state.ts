@@ -10,7 +10,7 @@ export interface RunState {
   runId: string;
   ownerPid: number;
   pids: number[];
-  vhost: string;
+  vhosts: string[];
   database: string;
   tmpDir: string;
 }

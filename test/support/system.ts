@@ -45,3 +45,10 @@ export async function withWorker<T>(fn: (worker: TiswWorker) => Promise<T>, conf
     await running;
   }
 }
+
+/** The statuses of every run with this workflow id, newest first (visibility may lag a moment). */
+export async function runStatuses(client: Client, workflowId: string): Promise<string[]> {
+  const statuses: string[] = [];
+  for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) statuses.push(run.status.name);
+  return statuses;
+}

@@ -1,0 +1,64 @@
+/**
+ * TIS's store as the reference CoJ receiver keeps it (standing for TIS-TCS's MySQL tables): programme
+ * memberships, and the CoJ of each keyed by programme membership id, like TCS's
+ * ConditionsOfJoining(programmeMembershipUuid PK, signedAt, version). One document per programme
+ * membership, so a resend is a no-op and no transaction is needed.
+ */
+import type { Collection, Db } from 'mongodb';
+import { TIS_COLLECTIONS, type CojVersion } from '../shared/contract';
+
+export interface TisProgrammeMembershipDoc {
+  _id: string;
+  personId: string;
+}
+
+export interface TisCojDoc {
+  _id: string;
+  signedAt: Date;
+  version: CojVersion;
+  receivedAt: Date;
+}
+
+export type UpsertOutcome = 'inserted' | 'updated' | 'unchanged' | 'older-ignored';
+
+export class TisStore {
+  readonly programmeMemberships: Collection<TisProgrammeMembershipDoc>;
+  readonly conditionsOfJoining: Collection<TisCojDoc>;
+
+  constructor(db: Db) {
+    this.programmeMemberships = db.collection<TisProgrammeMembershipDoc>(TIS_COLLECTIONS.programmeMemberships);
+    this.conditionsOfJoining = db.collection<TisCojDoc>(TIS_COLLECTIONS.conditionsOfJoining);
+  }
+
+  async programmeMembershipExists(id: string): Promise<boolean> {
+    return (await this.programmeMemberships.countDocuments({ _id: id }, { limit: 1 })) > 0;
+  }
+
+  async addProgrammeMembership(id: string, personId: string): Promise<void> {
+    await this.programmeMemberships.updateOne({ _id: id }, { $setOnInsert: { personId } }, { upsert: true });
+  }
+
+  /** Keeps the newest signature: the same one again changes nothing; an older one arriving late is ignored. */
+  async upsertCoj(id: string, signedAt: Date, version: CojVersion): Promise<UpsertOutcome> {
+    for (let tries = 0; tries < 5; tries++) {
+      const existing = await this.conditionsOfJoining.findOne({ _id: id });
+      if (!existing) {
+        try {
+          await this.conditionsOfJoining.insertOne({ _id: id, signedAt, version, receivedAt: new Date() });
+          return 'inserted';
+        } catch (err) {
+          if ((err as { code?: number }).code === 11000) continue;
+          throw err;
+        }
+      }
+      if (existing.signedAt.getTime() === signedAt.getTime() && existing.version === version) return 'unchanged';
+      if (existing.signedAt.getTime() > signedAt.getTime()) return 'older-ignored';
+      const result = await this.conditionsOfJoining.updateOne(
+        { _id: id, signedAt: existing.signedAt },
+        { $set: { signedAt, version, receivedAt: new Date() } },
+      );
+      if (result.matchedCount === 1) return 'updated';
+    }
+    throw new Error(`could not store the CoJ of programme membership ${id}: it kept changing`);
+  }
+}

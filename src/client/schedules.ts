@@ -1,0 +1,48 @@
+/**
+ * The project's Temporal Schedules, created or updated idempotently at every worker start and by
+ * `tisw up`: never duplicated, and an operator's pause is kept (only the spec and action are updated).
+ */
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
+import type { Config } from '../config/config';
+
+export const SCHEDULE_IDS = { cojReconciliation: 'tisw-coj-reconciliation' } as const;
+
+export function scheduleDefinitions(config: Config): ScheduleOptions[] {
+  return [
+    {
+      scheduleId: SCHEDULE_IDS.cojReconciliation,
+      spec: { intervals: [{ every: config.coj.reconcileEveryMs }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'cojReconciliationWorkflow',
+        taskQueue: config.temporal.taskQueue,
+        args: [{ olderThanMs: config.coj.reconcileAfterMs }],
+        workflowExecutionTimeout: '30 minutes',
+      },
+      // A run still going when the next is due: skip the next; reconciliation is idempotent.
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10 minutes' },
+      state: { note: 'created by tis-workflows: finds signed CoJs that have no submission workflow' },
+    },
+  ];
+}
+
+export async function ensureSchedules(client: Client, config: Config): Promise<Array<{ scheduleId: string; outcome: 'created' | 'updated' }>> {
+  const results: Array<{ scheduleId: string; outcome: 'created' | 'updated' }> = [];
+  for (const definition of scheduleDefinitions(config)) {
+    try {
+      await client.schedule.create(definition);
+      results.push({ scheduleId: definition.scheduleId, outcome: 'created' });
+    } catch (err) {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+      await client.schedule.getHandle(definition.scheduleId).update((previous) => ({
+        ...previous,
+        spec: definition.spec,
+        action: definition.action as typeof previous.action,
+        policies: { ...previous.policies, ...definition.policies },
+        // previous.state keeps an operator's pause and note
+      }));
+      results.push({ scheduleId: definition.scheduleId, outcome: 'updated' });
+    }
+  }
+  return results;
+}

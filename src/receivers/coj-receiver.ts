@@ -1,0 +1,71 @@
+/**
+ * The reference TIS CoJ receiver: stands for TIS-TCS and is the executable specification of the
+ * acknowledgement contract for it (design.md). It consumes trainee.queue.coj.signed.tcs with manual acks
+ * and a prefetch, and for each CoJ event:
+ *   - not JSON, wrong content type, wrong shape: dead-lettered with the reason (and, where the message
+ *     says where to reply, a rejection reply, so the sender stops resending);
+ *   - unknown programme membership: a rejection reply, not requeued (as TCS rejects it today);
+ *   - otherwise: upserted keyed by programme membership (a resend changes nothing), then the reply
+ *     `{ status: "ok", programmeMembershipTisId, signedAt, version }` to replyTo with the same correlationId;
+ *   - a database error: not acknowledged, so the message comes back.
+ * The AMQP message is acked only after the reply was confirmed by the broker.
+ */
+import type { ConsumeMessage } from 'amqplib';
+import type { Logger } from '../config/logger';
+import type { TisStore } from '../adapters/tis-store';
+import { readJsonMessage, startConsumer, type Consumer, type ConsumerContext, type Outcome } from '../adapters/amqp-consumer';
+import { QUEUES, type CojReceivedReply } from '../shared/contract';
+import { cojSignedEvent, describeIssues } from '../shared/messages';
+
+export interface CojReceiverOptions {
+  amqpUrl: string;
+  tisStore: TisStore;
+  log: Logger;
+  /** @default 20 */
+  prefetch?: number;
+  connectionName?: string;
+}
+
+export function startCojReceiver(options: CojReceiverOptions): Consumer {
+  const log = options.log.child({ component: 'coj-receiver' });
+  return startConsumer({
+    url: options.amqpUrl,
+    queue: QUEUES.cojSigned,
+    connectionName: options.connectionName ?? 'tisw-coj-receiver',
+    prefetch: options.prefetch ?? 20,
+    log,
+    handle: (message, context) => receive(message, context, options.tisStore, log),
+  });
+}
+
+async function receive(message: ConsumeMessage, context: ConsumerContext, tis: TisStore, log: Logger): Promise<Outcome> {
+  const read = readJsonMessage(message);
+  const parsed = read.ok ? cojSignedEvent.safeParse(read.body) : undefined;
+  if (!read.ok || !parsed?.success) {
+    const reason = !read.ok ? read.reason : `not a CoJ event: ${describeIssues(parsed!.error!)}`;
+    await replyIfAsked(message, context, { status: 'rejected', reason });
+    return { kind: 'dead-letter', reason };
+  }
+  const { programmeMembershipTisId, conditionsOfJoining } = parsed.data;
+  if (!(await tis.programmeMembershipExists(programmeMembershipTisId))) {
+    log.info({ programmeMembershipTisId }, 'CoJ for an unknown programme membership: rejected');
+    await replyIfAsked(message, context, {
+      status: 'rejected',
+      reason: `unknown programme membership ${programmeMembershipTisId}`,
+      programmeMembershipTisId,
+      signedAt: conditionsOfJoining.signedAt,
+    });
+    return { kind: 'done' };
+  }
+  const outcome = await tis.upsertCoj(programmeMembershipTisId, new Date(conditionsOfJoining.signedAt), conditionsOfJoining.version);
+  log.debug({ programmeMembershipTisId, outcome }, 'CoJ stored');
+  const body: CojReceivedReply & { status: 'ok' } = { status: 'ok', programmeMembershipTisId, signedAt: conditionsOfJoining.signedAt, version: conditionsOfJoining.version };
+  await replyIfAsked(message, context, body);
+  return { kind: 'done' };
+}
+
+async function replyIfAsked(message: ConsumeMessage, context: ConsumerContext, body: object): Promise<void> {
+  const { replyTo, correlationId } = message.properties as { replyTo?: string; correlationId?: string };
+  if (!replyTo || !correlationId) return; // TSS's fire-and-forget events ask for no reply
+  await context.publish(replyTo, body, { correlationId, type: 'coj.received' });
+}

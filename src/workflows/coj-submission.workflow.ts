@@ -1,0 +1,182 @@
+/**
+ * One signed CoJ, from TSS to TIS, until TIS acknowledges it (design.md, "CoJ delivery"):
+ *   publish (confirmed by the broker; retried with backoff until it is) ->
+ *   wait for TIS's acknowledgement (a signal from the acknowledgement listener) ->
+ *   none within the resend interval: publish again, the interval doubling up to a maximum, never giving up ->
+ *   acknowledged: set syncedAt in TSS's store; rejected: fail the run with TIS's reason, and alert.
+ * Beside it, a watch raises one alert when the CoJ is still unacknowledged past its SLA, and the work goes on.
+ * One workflow per programme membership (id coj-<id>): a newer signature sent to a running one replaces
+ * the older, which is then no longer awaited.
+ */
+import { ApplicationFailure, condition, log, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { CojActivities } from '../activities/coj.activities';
+import type { AlertActivities } from '../activities/alert.activities';
+import {
+  acknowledgementSignal,
+  COJ_VERSIONS,
+  cojSignatureSignal,
+  cojStatusQuery,
+  SEARCH_ATTRIBUTES,
+  type Acknowledgement,
+  type CojSignature,
+  type CojStage,
+  type CojStatus,
+  type CojSubmissionInput,
+} from '../shared/contract';
+
+// The workflow owns the publish retries (one attempt per activity) so that it can count attempts and
+// show the last failure in its status, which a server-side retry would hide.
+const { publishCojSigned } = proxyActivities<CojActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } });
+const { recordCojSynced } = proxyActivities<CojActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+const { raiseAlert } = proxyActivities<AlertActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
+
+const PUBLISH_BACKOFF_INITIAL_MS = 1000;
+const PUBLISH_BACKOFF_MAX_MS = 60_000;
+
+export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<CojStatus> {
+  checkInput(input);
+  const { timings } = input;
+  let signature = input.signature;
+  let acknowledgement: Acknowledgement | undefined;
+  let newer: CojSignature | undefined;
+  let finished = false;
+
+  const state: CojStatus = {
+    ...pick(signature),
+    stage: 'publishing',
+    attempts: 0,
+    lastFailure: null,
+    startedAt: new Date().toISOString(),
+    lastPublishedAt: null,
+    acknowledgedAt: null,
+    syncedAt: null,
+    lateAlertRaisedAt: null,
+    rejectionReason: null,
+    superseded: [],
+  };
+
+  setHandler(cojStatusQuery, () => state);
+  setHandler(cojSignatureSignal, (s) => {
+    // The same signature again (a repeated submit, reconciliation) changes nothing; an older one neither.
+    if (s.programmeMembershipTisId === signature.programmeMembershipTisId && Date.parse(s.signedAt) > Date.parse((newer ?? signature).signedAt)) newer = s;
+  });
+  setHandler(acknowledgementSignal, (a) => {
+    // Late replies for a superseded signature, and duplicates, are ignored.
+    if (acknowledgement === undefined && a.result.signedAt !== undefined && Date.parse(String(a.result.signedAt)) === Date.parse(signature.signedAt)) acknowledgement = a;
+  });
+
+  const stage = (next: CojStage): void => {
+    state.stage = next;
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: next }]);
+  };
+  const settled = (): boolean => acknowledgement !== undefined || newer !== undefined;
+
+  void watchSla();
+
+  for (;;) {
+    if (newer) {
+      state.superseded.push(signature.signedAt);
+      signature = newer;
+      newer = undefined;
+      acknowledgement = undefined;
+      Object.assign(state, pick(signature), { attempts: 0, lastFailure: null, lastPublishedAt: null, lateAlertRaisedAt: null });
+      // The client API reads the memo to tell a repeated submit of this signature from a newer one.
+      upsertMemo({ signedAt: signature.signedAt });
+      log.info('superseded by a newer signature', { signedAt: signature.signedAt });
+    }
+
+    stage('publishing');
+    await publishUntilConfirmed();
+    if (newer) continue;
+
+    stage('awaiting-acknowledgement');
+    let resendAfter = timings.resendInitialMs;
+    while (!settled()) {
+      if (await condition(settled, resendAfter)) break;
+      log.info('no acknowledgement yet: publishing again', { waitedMs: resendAfter, attempts: state.attempts });
+      resendAfter = Math.min(resendAfter * 2, timings.resendMaxMs);
+      await publishUntilConfirmed();
+    }
+    if (newer) continue;
+
+    const ack = acknowledgement as Acknowledgement;
+    state.acknowledgedAt = new Date().toISOString();
+    if (ack.status === 'rejected') {
+      state.rejectionReason = ack.reason;
+      stage('rejected');
+      finished = true;
+      await raiseAlert({
+        kind: 'coj-rejected',
+        summary: `TIS rejected the CoJ of programme membership ${signature.programmeMembershipTisId}: ${ack.reason}`,
+        details: { ...pick(signature) },
+      });
+      throw ApplicationFailure.create({ type: 'CojRejected', nonRetryable: true, message: `TIS rejected the CoJ of programme membership ${signature.programmeMembershipTisId}: ${ack.reason}`, details: [state] });
+    }
+
+    const synced = await recordCojSynced(signature);
+    state.syncedAt = synced.syncedAt;
+    if (newer) continue; // a newer signature arrived while we recorded this one: deliver it too
+    stage('acknowledged');
+    finished = true;
+    return state;
+  }
+
+  async function publishUntilConfirmed(): Promise<void> {
+    let backoff = PUBLISH_BACKOFF_INITIAL_MS;
+    for (;;) {
+      state.attempts++;
+      try {
+        state.lastPublishedAt = await publishCojSigned(signature, workflowInfo().workflowId);
+        return;
+      } catch (err) {
+        state.lastFailure = failureText(err);
+        log.warn('publishing the CoJ failed; trying again', { attempts: state.attempts, error: state.lastFailure, retryInMs: backoff });
+        if (await condition(settled, backoff)) return;
+        backoff = Math.min(backoff * 2, PUBLISH_BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  /** One alert per signature when its SLA passes unacknowledged; it never stops the work. */
+  async function watchSla(): Promise<void> {
+    while (!finished) {
+      const watched = signature.signedAt;
+      const dueIn = Date.parse(watched) + timings.slaMs - Date.now();
+      const changed = (): boolean => finished || signature.signedAt !== watched;
+      if (dueIn > 0 && (await condition(changed, dueIn))) continue;
+      if (changed()) continue;
+      state.lateAlertRaisedAt = new Date().toISOString();
+      await raiseAlert({
+        kind: 'coj-late',
+        summary: `the CoJ of programme membership ${signature.programmeMembershipTisId} (trainee ${signature.traineeTisId}), signed ${watched}, is not acknowledged by TIS after ${Math.round(timings.slaMs / 60_000)} min`,
+        details: { ...pick(signature), attempts: state.attempts, lastFailure: state.lastFailure, stage: state.stage },
+      });
+      await condition(changed);
+    }
+  }
+}
+
+function pick(s: CojSignature): Pick<CojStatus, 'programmeMembershipTisId' | 'traineeTisId' | 'signedAt' | 'version'> {
+  return { programmeMembershipTisId: s.programmeMembershipTisId, traineeTisId: s.traineeTisId, signedAt: s.signedAt, version: s.version };
+}
+
+function failureText(err: unknown): string {
+  const e = err as { cause?: { message?: string }; message?: string };
+  return e.cause?.message ?? e.message ?? String(err);
+}
+
+/** The client API validates fully; this keeps a hand-started run from doing nonsense. */
+function checkInput({ signature: s, timings: t }: CojSubmissionInput): void {
+  const problems = [
+    !s?.programmeMembershipTisId && 'programmeMembershipTisId is missing',
+    !s?.traineeTisId && 'traineeTisId is missing',
+    (!s?.signedAt || Number.isNaN(Date.parse(s.signedAt))) && 'signedAt is not a date',
+    !(COJ_VERSIONS as readonly string[]).includes(s?.version) && `version must be one of ${COJ_VERSIONS.join(', ')}`,
+    !(t?.slaMs > 0 && t.resendInitialMs > 0 && t.resendMaxMs >= t.resendInitialMs) && 'timings are not valid',
+  ].filter(Boolean);
+  if (problems.length > 0) throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `invalid CoJ submission: ${problems.join('; ')}` });
+}
+

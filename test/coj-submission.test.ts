@@ -1,0 +1,144 @@
+import type { Client } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
+import { openMongo, type MongoStore } from '../src/adapters/mongo';
+import { TssStore } from '../src/adapters/tss-store';
+import { TisStore } from '../src/adapters/tis-store';
+import { cojSettings, cojStatus, submitCoj, type CojSettings } from '../src/client/coj';
+import { startReceivers, type Receivers } from '../src/receivers/run';
+import { cojWorkflowId, type CojStatus, type CojTimings } from '../src/shared/contract';
+import type { Config } from '../src/config/config';
+import { runStatuses, testClient, testConfig, testLogger, withWorker } from './support/system';
+import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
+import { eventually, newSignature, signed } from './support/coj';
+
+describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowledgement -> syncedAt', () => {
+  let webhook: WebhookReceiver;
+  let config: Config;
+  let client: Client;
+  let tssDb: MongoStore;
+  let tisDb: MongoStore;
+  let tss: TssStore;
+  let tis: TisStore;
+  let timings: CojTimings;
+
+  beforeAll(async () => {
+    webhook = await startWebhookReceiver();
+    const base = testConfig();
+    config = { ...base, alerts: { webhookUrl: webhook.url } };
+    timings = { ...cojSettings(config).timings, resendInitialMs: 500, resendMaxMs: 2000 };
+    client = await testClient(config);
+    tssDb = await openMongo(config.mongo.tss, 'test');
+    tisDb = await openMongo(config.mongo.tis, 'test');
+    tss = new TssStore(tssDb.db);
+    tis = new TisStore(tisDb.db);
+    await tss.ensureIndexes();
+  });
+  afterAll(async () => {
+    await client.connection.close();
+    await tssDb.close();
+    await tisDb.close();
+    await webhook.close();
+  });
+
+  const settings = (t: CojTimings): CojSettings => ({ taskQueue: config.temporal.taskQueue, timings: t });
+
+  /** Runs `fn` with a worker and the reference receivers up. */
+  async function withSystem<T>(fn: () => Promise<T>): Promise<T> {
+    const receivers: Receivers = await startReceivers(config, testLogger(config));
+    await receivers.ready;
+    try {
+      return await withWorker(fn, config);
+    } finally {
+      await receivers.stop();
+    }
+  }
+
+  const result = (programmeMembershipTisId: string): Promise<CojStatus> => client.workflow.getHandle<() => Promise<CojStatus>>(cojWorkflowId(programmeMembershipTisId)).result();
+
+  it('delivers a signed CoJ to TIS once and sets syncedAt in TSS when TIS acknowledges it', async () => {
+    const s = await signed(tss, tis, newSignature());
+    const status = await withSystem(async () => {
+      expect(await submitCoj(client, settings(timings), s)).toEqual({ workflowId: cojWorkflowId(s.programmeMembershipTisId), outcome: 'started' });
+      return result(s.programmeMembershipTisId);
+    });
+    expect(status).toMatchObject({ stage: 'acknowledged', attempts: 1, lastFailure: null, signedAt: s.signedAt });
+    expect(await tis.conditionsOfJoining.findOne({ _id: s.programmeMembershipTisId })).toMatchObject({ version: 'GG10', signedAt: new Date(s.signedAt) });
+    const inTss = await tss.findCoj(s.programmeMembershipTisId);
+    expect(inTss?.syncedAt).toBe(status.syncedAt);
+    expect(inTss?.syncedAt).not.toBeNull();
+  });
+
+  it('treats the same signature submitted twice as one workflow, before and after it is delivered', async () => {
+    const s = await signed(tss, tis, newSignature());
+    await withSystem(async () => {
+      const [first, second] = await Promise.all([submitCoj(client, settings(timings), s), submitCoj(client, settings(timings), s)]);
+      // Two racing submits both go through signal-with-start; whichever is second joins the first's run.
+      for (const { outcome } of [first, second]) expect(['started', 'sent-to-running']).toContain(outcome);
+      await result(s.programmeMembershipTisId);
+      expect(await submitCoj(client, settings(timings), s)).toMatchObject({ outcome: 'already-submitted' });
+    });
+    expect(await runStatuses(client, cojWorkflowId(s.programmeMembershipTisId))).toEqual(['COMPLETED']);
+  });
+
+  it('ends the run as failed with TIS\'s reason, and alerts, when TIS does not know the programme membership', async () => {
+    const s = await signed(tss, undefined, newSignature());
+    const failure = await withSystem(async () => {
+      await submitCoj(client, settings(timings), s);
+      return result(s.programmeMembershipTisId).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    });
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect(String((failure as WorkflowFailedError).cause?.message)).toContain(`unknown programme membership ${s.programmeMembershipTisId}`);
+    const status = await withWorker(() => cojStatus(client, s.programmeMembershipTisId), config);
+    expect(status).toMatchObject({ stage: 'rejected', runStatus: 'FAILED', rejectionReason: `unknown programme membership ${s.programmeMembershipTisId}` });
+    expect(webhook.alerts.filter((a) => a.tisw.kind === 'coj-rejected' && a.tisw.summary.includes(s.programmeMembershipTisId))).toHaveLength(1);
+    expect((await tss.findCoj(s.programmeMembershipTisId))?.syncedAt).toBeNull();
+  });
+
+  it('keeps resending while the TIS receiver is down past the SLA, alerts once, and delivers once it is back', async () => {
+    const s = await signed(tss, tis, newSignature({ signedAt: new Date().toISOString() }));
+    const short = { ...timings, slaMs: 1500, resendInitialMs: 300, resendMaxMs: 600 };
+    await withWorker(async () => {
+      await submitCoj(client, settings(short), s);
+      await eventually('the late alert', async () => webhook.alerts.find((a) => a.tisw.kind === 'coj-late' && a.tisw.summary.includes(s.programmeMembershipTisId)));
+      const waiting = await cojStatus(client, s.programmeMembershipTisId);
+      expect(waiting.stage).toBe('awaiting-acknowledgement');
+      expect(waiting.attempts).toBeGreaterThanOrEqual(2);
+      expect(waiting.lateAlertRaisedAt).not.toBeNull();
+      // Now TIS comes back: the queued resends are all received, and all but one are duplicates.
+      const receivers = await startReceivers(config, testLogger(config));
+      try {
+        await receivers.ready;
+        expect(await result(s.programmeMembershipTisId)).toMatchObject({ stage: 'acknowledged' });
+      } finally {
+        await receivers.stop();
+      }
+    }, config);
+    expect(webhook.alerts.filter((a) => a.tisw.kind === 'coj-late' && a.tisw.summary.includes(s.programmeMembershipTisId))).toHaveLength(1);
+    expect(await tis.conditionsOfJoining.countDocuments({ _id: s.programmeMembershipTisId })).toBe(1);
+    expect((await tss.findCoj(s.programmeMembershipTisId))?.syncedAt).not.toBeNull();
+  });
+
+  it('lets a newer signature for the same programme membership supersede the one in flight', async () => {
+    const older = await signed(tss, tis, newSignature({ signedAt: new Date(Date.now() - 60_000).toISOString(), version: 'GG9' }));
+    const newer = { ...older, signedAt: new Date(Date.now() - 1000).toISOString(), version: 'GG10' as const };
+    const status = await withWorker(async () => {
+      await submitCoj(client, settings(timings), older); // no receiver yet: it waits
+      await eventually('the first publish', async () => ((await cojStatus(client, older.programmeMembershipTisId)).attempts > 0 ? true : undefined));
+      await tss.saveSignature(newer);
+      expect(await submitCoj(client, settings(timings), newer)).toMatchObject({ outcome: 'sent-to-running' });
+      const receivers = await startReceivers(config, testLogger(config));
+      try {
+        await receivers.ready;
+        return await result(older.programmeMembershipTisId);
+      } finally {
+        await receivers.stop();
+      }
+    }, config);
+    expect(status).toMatchObject({ stage: 'acknowledged', signedAt: newer.signedAt, version: 'GG10', superseded: [older.signedAt] });
+    expect(await tis.conditionsOfJoining.findOne({ _id: older.programmeMembershipTisId })).toMatchObject({ signedAt: new Date(newer.signedAt), version: 'GG10' });
+    expect((await tss.findCoj(older.programmeMembershipTisId))?.syncedAt).not.toBeNull();
+  });
+});
