@@ -15,7 +15,8 @@ export interface ReconciliationResult {
   unsynced: number;
   /** Signed CoJs that had no workflow: the discrepancy reconciliation exists to catch. */
   started: string[];
-  invalid: string[];
+  /** CoJs in TSS's store that cannot be submitted as they are, with why. */
+  invalid: Array<{ programmeMembershipTisId: string; error: string }>;
 }
 
 export function createReconciliationActivities({ client, tssStore, alerter, coj }: ReconciliationDeps) {
@@ -29,11 +30,11 @@ export function createReconciliationActivities({ client, tssStore, alerter, coj 
       const unsynced = await tssStore.findUnsynced({ before: new Date(Date.now() - olderThanMs) });
       const results = await ensureSubmitted(client, coj, unsynced, () => heartbeat());
       const started = results.filter((r) => r.outcome === 'started').map((r) => r.signature.programmeMembershipTisId);
-      const invalid = results.filter((r) => r.outcome === 'invalid').map((r) => r.signature.programmeMembershipTisId);
+      const invalid = results.filter((r) => r.outcome === 'invalid').map((r) => ({ programmeMembershipTisId: r.signature.programmeMembershipTisId, error: r.error ?? '' }));
       if (started.length > 0 || invalid.length > 0) {
         await alerter.raise({
           kind: 'coj-unsubmitted',
-          summary: `reconciliation found ${started.length} signed CoJ(s) with no submission workflow (now started)${invalid.length ? ` and ${invalid.length} invalid one(s) in the TSS store` : ''}: ${[...started, ...invalid].slice(0, 20).join(', ')}`,
+          summary: `reconciliation found ${started.length} signed CoJ(s) with no submission workflow (now started)${invalid.length ? ` and ${invalid.length} invalid one(s) in the TSS store` : ''}: ${[...started, ...invalid.map((i) => `${i.programmeMembershipTisId} (${i.error})`)].slice(0, 20).join(', ')}`,
           details: { started, invalid },
         });
       }

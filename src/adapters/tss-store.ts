@@ -89,22 +89,30 @@ export class TssStore {
     throw new Error(`could not record syncedAt for programme membership ${s.programmeMembershipTisId}: the profile kept changing`);
   }
 
-  /** Signed CoJs that TIS has not confirmed (syncedAt null), signed in [from, before). */
+  /**
+   * Signed CoJs that TIS has not confirmed (syncedAt null), signed in [from, before). The query selects
+   * profiles; the elements are picked here, since conditions on an array path may each match a different
+   * element. (Not $unwind: FerretDB's drops the other fields of the document.)
+   */
   async findUnsynced(window: { from?: Date; before: Date }): Promise<CojSignature[]> {
-    const signedAt = { $lt: window.before, ...(window.from && { $gte: window.from }) };
-    const rows = await this.profiles
-      .aggregate<{ traineeTisId: string; programmeMemberships: ProgrammeMembershipDoc }>([
-        { $match: { 'programmeMemberships.conditionsOfJoining.syncedAt': null } },
-        { $unwind: '$programmeMemberships' },
-        { $match: { 'programmeMemberships.conditionsOfJoining.syncedAt': null, 'programmeMemberships.conditionsOfJoining.signedAt': signedAt } },
-      ])
-      .toArray();
-    // After $unwind, programmeMemberships is one element.
-    return rows.flatMap(({ traineeTisId, programmeMemberships: pm }) =>
-      pm.conditionsOfJoining
-        ? [{ traineeTisId, programmeMembershipTisId: pm.tisId, signedAt: pm.conditionsOfJoining.signedAt.toISOString(), version: pm.conditionsOfJoining.version }]
-        : [],
+    const inWindow = (d: Date): boolean => d < window.before && (!window.from || d >= window.from);
+    const profiles = this.profiles.find(
+      {
+        'programmeMemberships.conditionsOfJoining.syncedAt': null,
+        'programmeMemberships.conditionsOfJoining.signedAt': { $lt: window.before, ...(window.from && { $gte: window.from }) },
+      },
+      { projection: { traineeTisId: 1, programmeMemberships: 1 } },
     );
+    const found: CojSignature[] = [];
+    for await (const profile of profiles) {
+      for (const pm of profile.programmeMemberships) {
+        const coj = pm.conditionsOfJoining;
+        if (coj && coj.syncedAt === null && inWindow(coj.signedAt)) {
+          found.push({ traineeTisId: profile.traineeTisId, programmeMembershipTisId: pm.tisId, signedAt: coj.signedAt.toISOString(), version: coj.version });
+        }
+      }
+    }
+    return found;
   }
 
   async findCoj(programmeMembershipTisId: string): Promise<(CojSignature & { syncedAt: string | null }) | undefined> {
