@@ -21,11 +21,11 @@ import {
   type CojTimings,
 } from '../shared/contract';
 import { cojVersion, describeIssues, isoInstant, programmeMembershipTisId, traineeTisId } from '../shared/messages';
-import { TiswError } from '../shared/errors';
+import { InvalidInputError, TiswError } from '../shared/errors';
 import { cojSubmissionWorkflow } from '../workflows/coj-submission.workflow';
 import { z } from 'zod';
 
-export class InvalidCojError extends TiswError {
+export class InvalidCojError extends InvalidInputError {
   override readonly name = 'InvalidCojError';
 }
 

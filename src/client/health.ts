@@ -47,7 +47,10 @@ async function checkTemporal(config: Config): Promise<Check[]> {
     });
 
     const taskQueue = config.temporal.taskQueue;
-    const { pollers } = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 1 });
+    const { pollers: all } = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 1 });
+    // The server remembers a poller for minutes after it stopped; one seen in the last two minutes is alive
+    // (a poll lasts at most about a minute).
+    const pollers = all.filter((p) => Date.now() - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < 120_000);
     checks.push({
       name: 'temporal.workers',
       ok: pollers.length > 0,

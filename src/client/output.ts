@@ -4,6 +4,7 @@
  */
 import { ConfigError } from '../config/config';
 import { redactor } from '../config/redact';
+import { InvalidInputError } from '../shared/errors';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -32,7 +33,7 @@ export function print(line = ''): void {
 }
 
 export function exitCodeFor(err: unknown): number {
-  return err instanceof UsageError ? EXIT.usage : EXIT.failure;
+  return err instanceof UsageError || err instanceof InvalidInputError ? EXIT.usage : EXIT.failure;
 }
 
 export function reportError(err: unknown): void {

@@ -3,7 +3,9 @@
  * error messages), its early death noticed, and a stop that always ends it (SIGTERM, then SIGKILL).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import readline from 'node:readline';
+import { PROJECT_ROOT } from './project';
 
 export interface Child {
   name: string;
@@ -59,4 +61,9 @@ export function spawnChild(name: string, command: string, args: string[], option
       clearTimeout(timer);
     },
   };
+}
+
+/** `tisw <command>` as a child process of ours, from the compiled build (bin/tisw.js). */
+export function spawnTisw(command: string, options: SpawnOptions): Child {
+  return spawnChild(command, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'tisw.js'), command], options);
 }

@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config';
 import { connectClient, ensureSearchAttributes } from '../adapters/temporal';
-import { spawnChild, type Child } from './child';
+import { ensureSchedules } from '../client/schedules';
+import { spawnTisw, type Child } from './child';
 import { isListening, splitHostPort, waitFor } from './ports';
-import { PROJECT_ROOT } from './project';
 import { amqpProblem, startLocalRabbitMq } from './rabbitmq';
 import { startLocalStack, type LocalStack } from './stack';
 
@@ -63,11 +63,14 @@ export async function up(config: Config, { say }: UpOptions): Promise<void> {
     try {
       const added = await ensureSearchAttributes(client, config.temporal.namespace);
       if (added.length > 0) say(`registered search attributes: ${added.join(', ')}`);
+      for (const { scheduleId, outcome } of await ensureSchedules(client, config)) say(`schedule ${scheduleId}: ${outcome}`);
     } finally {
       await client.connection.close();
     }
 
-    const worker = startWorkerProcess('worker');
+    const receivers = startTisw('receivers');
+    stopping.push(() => receivers.stop(15_000));
+    const worker = startTisw('worker');
     stopping.push(() => worker.stop(15_000));
     await waitForPoller(config, worker);
 
@@ -77,10 +80,11 @@ export async function up(config: Config, { say }: UpOptions): Promise<void> {
     say(`  Temporal         ${stack.temporalAddress} (namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue})`);
     say(`  MongoDB (wire)   ${stack.mongoUri} (FerretDB on ${stack.backend}; stores ${[config.mongo.tss, config.mongo.tis, config.mongo.esr].map((t) => t.database).filter((d, i, a) => a.indexOf(d) === i).join(', ')})`);
     say(`  RabbitMQ         ${new URL(config.amqp.url).host}`);
+    say(`  receivers        pid ${receivers.pid} (reference TIS CoJ receiver)`);
     say(`  worker           pid ${worker.pid}${config.metricsPort > 0 ? `, metrics on http://127.0.0.1:${config.metricsPort}/metrics` : ''}`);
     say('Check it with `npx tisw health` in another terminal. Ctrl-C stops everything started here.');
 
-    await untilStopped([...stack.children, worker]);
+    await untilStopped([...stack.children, receivers, worker]);
     say('stopping...');
   } finally {
     await stopAll();
@@ -119,8 +123,8 @@ function isRunning(pid: number): boolean {
   }
 }
 
-function startWorkerProcess(name: string): Child {
-  return spawnChild(name, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'tisw.js'), 'worker'], { echo: true });
+function startTisw(command: string): Child {
+  return spawnTisw(command, { echo: true });
 }
 
 async function waitForPoller(config: Config, worker: Child): Promise<void> {

@@ -6,6 +6,11 @@ export class TiswError extends Error {
   override readonly name: string = 'TiswError';
 }
 
+/** Input that can never be accepted as it is (a malformed id, an unknown version): say what, and fix it. */
+export class InvalidInputError extends TiswError {
+  override readonly name: string = 'InvalidInputError';
+}
+
 /** The broker answered a publish with basic.nack: it did not take responsibility for the message. */
 export class PublishNackedError extends TiswError {
   override readonly name = 'PublishNackedError';

@@ -1,0 +1,71 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { PROJECT_ROOT } from '../src/local/project';
+import { testConfig, withWorker } from './support/system';
+
+/** Runs the built `tisw` (npm test builds first) the way an operator or a script does. */
+function tisw(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'tisw.js'), ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('the tisw command line', () => {
+  const config = testConfig();
+
+  it('shows help for every command and exits 0', async () => {
+    for (const args of [['--help'], ['coj', 'submit', '--help'], ['coj', 'status', '--help'], ['health', '--help'], ['bench', 'floor', '--help']]) {
+      const { code, stdout } = await tisw(args);
+      expect({ args, code }).toEqual({ args, code: 0 });
+      expect(stdout).toMatch(/Usage: tisw/);
+    }
+  });
+
+  it('exits 2 on a usage error: an unknown command, a missing option, an invalid CoJ', async () => {
+    expect((await tisw(['frobnicate'])).code).toBe(2);
+    expect((await tisw(['coj', 'submit', '--trainee', '1'])).code).toBe(2);
+    const invalid = await tisw(['coj', 'submit', '--programme-membership', 'not-a-uuid', '--trainee', 'abc', '--signed-at', 'yesterday', '--version', 'GG99']);
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toMatch(/programmeMembershipTisId: must be a UUID/);
+    expect(invalid.stderr).toMatch(/traineeTisId: must be a numeric TIS id/);
+    expect(invalid.stderr).toMatch(/signedAt: must be an ISO-8601 instant/);
+    expect(invalid.stderr).toMatch(/version: must be one of GG9, GG10, GG11/);
+    const future = await tisw(['coj', 'submit', '--programme-membership', randomUUID(), '--trainee', '42', '--signed-at', '2099-01-01T00:00:00Z', '--version', 'GG10']);
+    expect(future.code).toBe(2);
+    expect(future.stderr).toMatch(/in the future/);
+  });
+
+  it('exits 1 with the variable named, and no secret shown, on a wrong configuration', async () => {
+    const { code, stderr } = await tisw(['health'], { AMQP_URL: 'http://svc:hunter2@mq:5672' });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/configuration: AMQP_URL must start with amqp:\/\/ or amqps:\/\//);
+    expect(stderr).not.toContain('hunter2');
+  });
+
+  it('submits a CoJ, then reports where it is as JSON', async () => {
+    const pm = randomUUID();
+    const submitted = await tisw(['coj', 'submit', '--programme-membership', pm, '--trainee', '4711', '--signed-at', new Date().toISOString(), '--version', 'GG11', '--json']);
+    expect(submitted.code).toBe(0);
+    expect(JSON.parse(submitted.stdout)).toEqual({ workflowId: `coj-${pm}`, outcome: 'started' });
+    await withWorker(async () => {
+      const status = await tisw(['coj', 'status', pm, '--json']);
+      expect(status.code).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({ programmeMembershipTisId: pm, stage: expect.stringMatching(/publishing|awaiting-acknowledgement/), attempts: expect.any(Number), lastFailure: null, syncedAt: null });
+    }, config);
+    expect((await tisw(['coj', 'status', randomUUID()])).code).toBe(1);
+  });
+
+  it('reports health as JSON, exit 1 while no worker polls and 0 when one does', async () => {
+    const without = await tisw(['health', '--json'], { TEMPORAL_TASK_QUEUE: `never-polled-${randomUUID()}` });
+    expect(without.code).toBe(1);
+    expect(JSON.parse(without.stdout).checks).toContainEqual(expect.objectContaining({ name: 'temporal.workers', ok: false }));
+    await withWorker(async () => {
+      const withOne = await tisw(['health', '--json']);
+      expect(JSON.parse(withOne.stdout)).toMatchObject({ ok: true });
+      expect(withOne.code).toBe(0);
+    }, config);
+  });
+});
