@@ -49,7 +49,7 @@ describe('the tisw command line', () => {
     const pm = randomUUID();
     const submitted = await tisw(['coj', 'submit', '--programme-membership', pm, '--trainee', '4711', '--signed-at', new Date().toISOString(), '--version', 'GG11', '--json']);
     expect(submitted.code).toBe(0);
-    expect(JSON.parse(submitted.stdout)).toEqual({ workflowId: `coj-${pm}`, outcome: 'started' });
+    expect(JSON.parse(submitted.stdout)).toEqual({ workflowId: `coj-${pm}`, outcome: 'submitted' });
     await withWorker(async () => {
       const status = await tisw(['coj', 'status', pm, '--json']);
       expect(status.code).toBe(0);

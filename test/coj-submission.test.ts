@@ -58,7 +58,7 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
   it('delivers a signed CoJ to TIS once and sets syncedAt in TSS when TIS acknowledges it', async () => {
     const s = await signed(tss, tis, newSignature());
     const status = await withSystem(async () => {
-      expect(await submitCoj(client, settings(timings), s)).toEqual({ workflowId: cojWorkflowId(s.programmeMembershipTisId), outcome: 'started' });
+      expect(await submitCoj(client, settings(timings), s)).toEqual({ workflowId: cojWorkflowId(s.programmeMembershipTisId), outcome: 'submitted' });
       return result(s.programmeMembershipTisId);
     });
     expect(status).toMatchObject({ stage: 'acknowledged', attempts: 1, lastFailure: null, signedAt: s.signedAt });
@@ -73,7 +73,7 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
     await withSystem(async () => {
       const [first, second] = await Promise.all([submitCoj(client, settings(timings), s), submitCoj(client, settings(timings), s)]);
       // Two racing submits both go through signal-with-start; whichever is second joins the first's run.
-      for (const { outcome } of [first, second]) expect(['started', 'sent-to-running']).toContain(outcome);
+      expect([first.outcome, second.outcome]).toEqual(['submitted', 'submitted']);
       await result(s.programmeMembershipTisId);
       expect(await submitCoj(client, settings(timings), s)).toMatchObject({ outcome: 'already-submitted' });
     });
@@ -121,6 +121,21 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
     expect((await tss.findCoj(s.programmeMembershipTisId))?.syncedAt).not.toBeNull();
   });
 
+  it('delivers a newer signature in a new run after the older one was delivered', async () => {
+    const older = await signed(tss, tis, newSignature({ signedAt: new Date(Date.now() - 60_000).toISOString() }));
+    const newer = { ...older, signedAt: new Date(Date.now() - 1000).toISOString(), version: 'GG11' as const };
+    await withSystem(async () => {
+      await submitCoj(client, settings(timings), older);
+      await result(older.programmeMembershipTisId);
+      await tss.saveSignature(newer);
+      expect(await submitCoj(client, settings(timings), newer)).toMatchObject({ outcome: 'submitted' });
+      expect(await result(older.programmeMembershipTisId)).toMatchObject({ stage: 'acknowledged', signedAt: newer.signedAt });
+      expect(await submitCoj(client, settings(timings), older)).toMatchObject({ outcome: 'already-submitted' });
+    });
+    expect(await runStatuses(client, cojWorkflowId(older.programmeMembershipTisId))).toEqual(['COMPLETED', 'COMPLETED']);
+    expect(await tis.conditionsOfJoining.findOne({ _id: older.programmeMembershipTisId })).toMatchObject({ version: 'GG11' });
+  });
+
   it('lets a newer signature for the same programme membership supersede the one in flight', async () => {
     const older = await signed(tss, tis, newSignature({ signedAt: new Date(Date.now() - 60_000).toISOString(), version: 'GG9' }));
     const newer = { ...older, signedAt: new Date(Date.now() - 1000).toISOString(), version: 'GG10' as const };
@@ -128,7 +143,7 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
       await submitCoj(client, settings(timings), older); // no receiver yet: it waits
       await eventually('the first publish', async () => ((await cojStatus(client, older.programmeMembershipTisId)).attempts > 0 ? true : undefined));
       await tss.saveSignature(newer);
-      expect(await submitCoj(client, settings(timings), newer)).toMatchObject({ outcome: 'sent-to-running' });
+      expect(await submitCoj(client, settings(timings), newer)).toMatchObject({ outcome: 'submitted' });
       const receivers = await startReceivers(config, testLogger(config));
       try {
         await receivers.ready;

@@ -17,6 +17,7 @@ import { ensureSchedules } from './schedules';
 import { runReceivers } from '../receivers/run';
 import { CommandFailed, EXIT, exitCodeFor, print, printJson, reportError, setSecrets } from './output';
 import { runFloorBench, printFloor } from '../../bench/floor';
+import { printCoj, runCojBench } from '../../bench/coj';
 
 function config(): Config {
   const loaded = loadConfig();
@@ -113,8 +114,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the figures as JSON')
     .action(async (opts: { burst: number; inFlight: number; sequential: number; amqp: number; inMemory?: boolean; json?: boolean }) => {
       const cfg = config();
-      // The SDK's own INFO lines would drown the figures.
-      installRuntime({ ...cfg, logLevel: 'warn', metricsPort: 0 }, createLogger({ ...cfg, logLevel: 'warn' }, 'tisw-bench'));
+      quietRuntime(cfg);
       const figures = await runFloorBench(cfg, {
         burst: opts.burst,
         inFlight: opts.inFlight,
@@ -127,7 +127,27 @@ export function buildProgram(): Command {
       else printFloor(figures, print);
     });
 
+  bench
+    .command('coj')
+    .description('N CoJs as a burst through a throwaway copy of the system: rate, latency to syncedAt, worker memory, beside the floor')
+    .option('--count <n>', 'CoJs in the burst', positiveInt, 2000)
+    .option('--in-flight <n>', 'concurrent submit calls', positiveInt, 50)
+    .option('--floor-burst <n>', 'workflows in the floor burst measured in the same run', positiveInt, 1000)
+    .option('--json', 'print the figures as JSON')
+    .action(async (opts: { count: number; inFlight: number; floorBurst: number; json?: boolean }) => {
+      const cfg = config();
+      quietRuntime(cfg);
+      const figures = await runCojBench(cfg, { count: opts.count, inFlight: opts.inFlight, floorBurst: opts.floorBurst, progress: !opts.json && process.stderr.isTTY });
+      if (opts.json) printJson(figures);
+      else printCoj(figures, print);
+    });
+
   return program;
+}
+
+/** For the benchmarks, which run a worker in this process: the SDK's INFO lines would drown the figures. */
+function quietRuntime(cfg: Config): void {
+  installRuntime({ ...cfg, logLevel: 'warn', metricsPort: 0 }, createLogger({ ...cfg, logLevel: 'warn' }, 'tisw-bench'));
 }
 
 function positiveInt(value: string): number {

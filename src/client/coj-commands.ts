@@ -78,7 +78,7 @@ export function registerCojCommands(program: Command, config: () => Config): voi
         bar.stop();
         if (opts.json) return printJson(results.map((r) => ({ programmeMembershipTisId: r.signature.programmeMembershipTisId, signedAt: r.signature.signedAt, outcome: r.outcome, ...(r.error && { error: r.error }) })));
         const count = (o: string): number => results.filter((r) => r.outcome === o).length;
-        print(`${unsynced.length} CoJ(s) signed in the window without syncedAt: ${count('started')} started, ${count('sent-to-running')} already in flight, ${count('already-submitted')} already submitted, ${count('invalid')} invalid`);
+        print(`${unsynced.length} CoJ(s) signed in the window without syncedAt: ${count('started')} had no workflow (started), ${count('in-flight')} in flight, ${count('resubmitted')} resubmitted, ${count('already-submitted')} already submitted, ${count('invalid')} invalid`);
         for (const r of results.filter((x) => x.outcome === 'invalid')) print(`  invalid: ${r.signature.programmeMembershipTisId}: ${r.error ?? ''}`);
       } finally {
         await client.connection.close();

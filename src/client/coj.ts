@@ -2,14 +2,15 @@
  * The CoJ client API: what TIS Self-Service calls after saving a signature (submitCoj), and what the
  * CLI, the reconciliation and `tisw coj resend` use. Input is checked in full before anything starts.
  *
- * One workflow per programme membership (id coj-<id>):
- *   - none yet, or the last one closed with an older signature: start one (signal-with-start, so two
- *     racing submits end in one run);
- *   - one running: send it the signature; it takes a newer one and ignores the same or an older one;
- *   - the last one closed with this same signature (delivered, or rejected by TIS): nothing starts.
+ * One workflow per programme membership (id coj-<id>), reached with one signal-with-start call:
+ *   - none running: one starts; two racing submits end in one run;
+ *   - one running: it gets the signature, takes a newer one and ignores the same or an older one;
+ *   - the last run closed (delivered, or rejected by TIS): the server refuses a new run
+ *     (REJECT_DUPLICATE), and a new one starts only if this signature is newer than that run's.
+ * The common case costs one call to Temporal: submission is on TSS's path and in every burst.
  */
-import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../config/config';
 import {
   cojSignatureSignal,
@@ -58,30 +59,38 @@ export function cojSettings(config: Config): CojSettings {
   return { taskQueue: config.temporal.taskQueue, timings: { slaMs, resendInitialMs, resendMaxMs: Math.max(resendMaxMs, resendInitialMs) } };
 }
 
-export type SubmitOutcome = 'started' | 'sent-to-running' | 'already-submitted';
+/** submitted: a run has it now (started, or sent to the running one); already-submitted: a closed run had it. */
+export type SubmitOutcome = 'submitted' | 'already-submitted';
 
 export interface SubmitResult {
   workflowId: string;
   outcome: SubmitOutcome;
 }
 
-export async function submitCoj(client: Client, { taskQueue, timings }: CojSettings, input: unknown): Promise<SubmitResult> {
+export async function submitCoj(client: Client, settings: CojSettings, input: unknown): Promise<SubmitResult> {
   const signature = validateSignature(input);
   const workflowId = cojWorkflowId(signature.programmeMembershipTisId);
+  try {
+    await signalWithStart(client, settings, signature, WorkflowIdReusePolicy.REJECT_DUPLICATE);
+    return { workflowId, outcome: 'submitted' };
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
+  // A closed run exists. Deliver this signature only if it is newer than the one that run had.
   const last = await describe(client, workflowId);
-  if (last?.status.name === 'RUNNING') {
-    try {
-      await client.workflow.getHandle(workflowId).signal(cojSignatureSignal, signature);
-      return { workflowId, outcome: 'sent-to-running' };
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err; // it closed in between: start a new one
-    }
-  } else if (last && lastSignedAt(last) !== undefined && Date.parse(lastSignedAt(last) as string) >= Date.parse(signature.signedAt)) {
+  const lastSignedAt = typeof last?.memo?.signedAt === 'string' ? last.memo.signedAt : undefined;
+  if (last?.status.name !== 'RUNNING' && lastSignedAt !== undefined && Date.parse(lastSignedAt) >= Date.parse(signature.signedAt)) {
     return { workflowId, outcome: 'already-submitted' };
   }
-  await client.workflow.signalWithStart(cojSubmissionWorkflow, {
-    workflowId,
+  await signalWithStart(client, settings, signature, WorkflowIdReusePolicy.ALLOW_DUPLICATE);
+  return { workflowId, outcome: 'submitted' };
+}
+
+function signalWithStart(client: Client, { taskQueue, timings }: CojSettings, signature: CojSignature, workflowIdReusePolicy: WorkflowIdReusePolicy) {
+  return client.workflow.signalWithStart(cojSubmissionWorkflow, {
+    workflowId: cojWorkflowId(signature.programmeMembershipTisId),
     taskQueue,
+    workflowIdReusePolicy,
     args: [{ signature, timings }],
     signal: cojSignatureSignal,
     signalArgs: [signature],
@@ -92,7 +101,6 @@ export async function submitCoj(client: Client, { taskQueue, timings }: CojSetti
       { key: SEARCH_ATTRIBUTES.stage, value: 'publishing' },
     ]),
   });
-  return { workflowId, outcome: 'started' };
 }
 
 /** The run's own state (running or closed), through its status query. */
@@ -104,27 +112,38 @@ export async function cojStatus(client: Client, programmeMembershipId: string): 
   return { workflowId, runStatus: last.status.name, ...status };
 }
 
-export interface EnsureProgress {
-  (signature: CojSignature, outcome: SubmitOutcome | 'invalid'): void;
+/**
+ * What making sure found: started (it had no workflow: the gap reconciliation exists for), in-flight (a
+ * run is delivering it), already-submitted (a closed run had it: delivered, or rejected by TIS),
+ * resubmitted (the closed run had an older signature), invalid (the record cannot be submitted as it is).
+ */
+export type EnsureOutcome = 'started' | 'in-flight' | 'already-submitted' | 'resubmitted' | 'invalid';
+
+export interface EnsureResult {
+  signature: CojSignature;
+  outcome: EnsureOutcome;
+  error?: string;
 }
 
 /**
- * Makes sure each signature has a submission workflow (reconciliation, `tisw coj resend`). Returns what
- * happened to each; a signature that fails validation is reported, not thrown, so one bad record in
+ * Makes sure each signature has a submission workflow (reconciliation, `tisw coj resend`), saying for
+ * each what it found. A signature that fails validation is reported, not thrown, so one bad record in
  * TSS's store does not stop the rest.
  */
-export async function ensureSubmitted(client: Client, settings: CojSettings, signatures: CojSignature[], onEach?: EnsureProgress): Promise<Array<{ signature: CojSignature; outcome: SubmitOutcome | 'invalid'; error?: string }>> {
-  const results: Array<{ signature: CojSignature; outcome: SubmitOutcome | 'invalid'; error?: string }> = [];
+export async function ensureSubmitted(client: Client, settings: CojSettings, signatures: CojSignature[], onEach?: (result: EnsureResult) => void): Promise<EnsureResult[]> {
+  const results: EnsureResult[] = [];
   for (const signature of signatures) {
+    let result: EnsureResult;
     try {
+      const before = await describe(client, cojWorkflowId(signature.programmeMembershipTisId));
       const { outcome } = await submitCoj(client, settings, signature);
-      results.push({ signature, outcome });
-      onEach?.(signature, outcome);
+      result = { signature, outcome: outcome === 'already-submitted' ? 'already-submitted' : !before ? 'started' : before.status.name === 'RUNNING' ? 'in-flight' : 'resubmitted' };
     } catch (err) {
       if (!(err instanceof InvalidCojError)) throw err;
-      results.push({ signature, outcome: 'invalid', error: err.message });
-      onEach?.(signature, 'invalid');
+      result = { signature, outcome: 'invalid', error: err.message };
     }
+    results.push(result);
+    onEach?.(result);
   }
   return results;
 }
@@ -136,9 +155,4 @@ async function describe(client: Client, workflowId: string): Promise<WorkflowExe
     if (err instanceof WorkflowNotFoundError) return undefined;
     throw err;
   }
-}
-
-function lastSignedAt(description: WorkflowExecutionDescription): string | undefined {
-  const signedAt = description.memo?.signedAt;
-  return typeof signedAt === 'string' ? signedAt : undefined;
 }
