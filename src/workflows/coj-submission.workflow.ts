@@ -4,7 +4,9 @@
  *   wait for TIS's acknowledgement (a signal from the acknowledgement listener) ->
  *   none within the resend interval: publish again, the interval doubling up to a maximum, never giving up ->
  *   acknowledged: set syncedAt in TSS's store; rejected: fail the run with TIS's reason, and alert.
- * Beside it, a watch raises one alert when the CoJ is still unacknowledged past its SLA, and the work goes on.
+ * Every wait also wakes at the SLA deadline: one alert when the CoJ is still unacknowledged then, and the
+ * work goes on. (One timer at a time, rather than a separate SLA timer beside the resend timer: timers are
+ * what the server persists, and this workflow runs thousands of times a day.)
  * One workflow per programme membership (id coj-<id>): a newer signature sent to a running one replaces
  * the older, which is then no longer awaited.
  */
@@ -45,7 +47,6 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
   let signature = input.signature;
   let acknowledgement: Acknowledgement | undefined;
   let newer: CojSignature | undefined;
-  let finished = false;
 
   const state: CojStatus = {
     ...pick(signature),
@@ -77,8 +78,6 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
   };
   const settled = (): boolean => acknowledgement !== undefined || newer !== undefined;
 
-  void watchSla();
-
   for (;;) {
     if (newer) {
       state.superseded.push(signature.signedAt);
@@ -98,7 +97,7 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     stage('awaiting-acknowledgement');
     let resendAfter = timings.resendInitialMs;
     while (!settled()) {
-      if (await condition(settled, resendAfter)) break;
+      if (await waitUntilSettled(resendAfter)) break;
       log.info('no acknowledgement yet: publishing again', { waitedMs: resendAfter, attempts: state.attempts });
       resendAfter = Math.min(resendAfter * 2, timings.resendMaxMs);
       await publishUntilConfirmed();
@@ -110,7 +109,6 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     if (ack.status === 'rejected') {
       state.rejectionReason = ack.reason;
       stage('rejected');
-      finished = true;
       await raiseAlert({
         kind: 'coj-rejected',
         summary: `TIS rejected the CoJ of programme membership ${signature.programmeMembershipTisId}: ${ack.reason}`,
@@ -123,7 +121,6 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     state.syncedAt = synced.syncedAt;
     if (newer) continue; // a newer signature arrived while we recorded this one: deliver it too
     stage('acknowledged');
-    finished = true;
     return state;
   }
 
@@ -137,28 +134,35 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
       } catch (err) {
         state.lastFailure = failureText(err);
         log.warn('publishing the CoJ failed; trying again', { attempts: state.attempts, error: state.lastFailure, retryInMs: backoff });
-        if (await condition(settled, backoff)) return;
+        if (await waitUntilSettled(backoff)) return;
         backoff = Math.min(backoff * 2, PUBLISH_BACKOFF_MAX_MS);
       }
     }
   }
 
-  /** One alert per signature when its SLA passes unacknowledged; it never stops the work. */
-  async function watchSla(): Promise<void> {
-    while (!finished) {
-      const watched = signature.signedAt;
-      const dueIn = Date.parse(watched) + timings.slaMs - Date.now();
-      const changed = (): boolean => finished || signature.signedAt !== watched;
-      if (dueIn > 0 && (await condition(changed, dueIn))) continue;
-      if (changed()) continue;
-      state.lateAlertRaisedAt = new Date().toISOString();
-      await raiseAlert({
-        kind: 'coj-late',
-        summary: `the CoJ of programme membership ${signature.programmeMembershipTisId} (trainee ${signature.traineeTisId}), signed ${watched}, is not acknowledged by TIS after ${Math.round(timings.slaMs / 60_000)} min`,
-        details: { ...pick(signature), attempts: state.attempts, lastFailure: state.lastFailure, stage: state.stage },
-      });
-      await condition(changed);
+  /**
+   * Waits up to `ms` for an acknowledgement or a newer signature; true if one came. Wakes at the SLA
+   * deadline of the current signature, if it falls inside, to raise the late alert (once per signature).
+   */
+  async function waitUntilSettled(ms: number): Promise<boolean> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const slaDeadline = state.lateAlertRaisedAt === null ? Date.parse(signature.signedAt) + timings.slaMs : Infinity;
+      const wakeAt = Math.min(until, slaDeadline);
+      if (wakeAt > Date.now() && (await condition(settled, wakeAt - Date.now()))) return true;
+      if (settled()) return true;
+      if (Date.now() >= slaDeadline) await raiseLate();
+      if (Date.now() >= until) return false;
     }
+  }
+
+  async function raiseLate(): Promise<void> {
+    state.lateAlertRaisedAt = new Date().toISOString();
+    await raiseAlert({
+      kind: 'coj-late',
+      summary: `the CoJ of programme membership ${signature.programmeMembershipTisId} (trainee ${signature.traineeTisId}), signed ${signature.signedAt}, is not acknowledged by TIS after ${Math.round(timings.slaMs / 60_000)} min`,
+      details: { ...pick(signature), attempts: state.attempts, lastFailure: state.lastFailure, stage: state.stage },
+    });
   }
 }
 
