@@ -7,7 +7,7 @@ import { cojSettings, cojStatus, submitCoj, type CojSettings } from '../src/clie
 import { startReceivers, type Receivers } from '../src/receivers/run';
 import { cojWorkflowId, type CojStatus, type CojTimings } from '../src/shared/contract';
 import type { Config } from '../src/config/config';
-import { runStatuses, testClient, testConfig, testLogger, withWorker } from './support/system';
+import { runStatuses, runStatusesWhere, testClient, testConfig, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
 import { eventually, newSignature, signed } from './support/coj';
 
@@ -66,6 +66,9 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
     const inTss = await tss.findCoj(s.programmeMembershipTisId);
     expect(inTss?.syncedAt).toBe(status.syncedAt);
     expect(inTss?.syncedAt).not.toBeNull();
+    // An operator finds it in the Temporal UI by programme membership, trainee and stage.
+    const query = `TisProgrammeMembership = '${s.programmeMembershipTisId}' AND TisTrainee = '${s.traineeTisId}' AND TisStage = 'acknowledged'`;
+    await eventually('the run in visibility', async () => ((await runStatusesWhere(client, query)).length === 1 ? true : undefined));
   });
 
   it('treats the same signature submitted twice as one workflow, before and after it is delivered', async () => {

@@ -47,8 +47,13 @@ export async function withWorker<T>(fn: (worker: TiswWorker) => Promise<T>, conf
 }
 
 /** The statuses of every run with this workflow id, newest first (visibility may lag a moment). */
-export async function runStatuses(client: Client, workflowId: string): Promise<string[]> {
+export function runStatuses(client: Client, workflowId: string): Promise<string[]> {
+  return runStatusesWhere(client, `WorkflowId = '${workflowId}'`);
+}
+
+/** The statuses of the runs a visibility query finds, as the Temporal UI and `tisw stuck` find them. */
+export async function runStatusesWhere(client: Client, query: string): Promise<string[]> {
   const statuses: string[] = [];
-  for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) statuses.push(run.status.name);
+  for await (const run of client.workflow.list({ query })) statuses.push(run.status.name);
   return statuses;
 }
