@@ -18,6 +18,8 @@ export interface QueueSpec {
 const consumed = [QUEUES.cojSigned, QUEUES.esrAppFileCommand, QUEUES.acknowledgement];
 export const TOPOLOGY: readonly QueueSpec[] = [
   { name: QUEUES.probe, options: { durable: true } },
+  // Holds at most a few check messages: they only need to be accepted, never read.
+  { name: QUEUES.brokerCheck, options: { durable: false, arguments: { 'x-max-length': 10 } } },
   ...consumed.flatMap((name) => [
     { name, options: { durable: true } },
     { name: deadLetterQueue(name), options: { durable: true } },

@@ -12,6 +12,7 @@ import { probeWorkflowId } from '../shared/contract';
 import { up } from '../local/up';
 import { createWorker, installRuntime } from '../worker/worker';
 import { checkHealth } from './health';
+import { findStuck, type StuckReport } from './stuck';
 import { registerCojCommands } from './coj-commands';
 import { ensureSchedules } from './schedules';
 import { runReceivers } from '../receivers/run';
@@ -78,6 +79,25 @@ export function buildProgram(): Command {
       if (opts.json) printJson(report);
       else for (const c of report.checks) print(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(28)} ${c.detail}`);
       if (!report.ok) throw new CommandFailed('some checks failed');
+    });
+
+  program
+    .command('stuck')
+    .description('every run that is late, with why: stage, attempts, last failure, the queue it waits on; exit 1 if any')
+    .option('--older-than <minutes>', 'running longer than this counts as late (default: the CoJ SLA)', positiveInt)
+    .option('--limit <n>', 'show at most this many runs', positiveInt, 100)
+    .option('--json', 'print { late: [...], more, broker: { queues, blocked }, verdicts }')
+    .action(async (opts: { olderThan?: number; limit: number; json?: boolean }) => {
+      const cfg = config();
+      const client = await connectClient(cfg.temporal);
+      try {
+        const report = await findStuck(client, cfg, { olderThanMs: opts.olderThan !== undefined ? opts.olderThan * 60_000 : cfg.coj.slaMs, limit: opts.limit });
+        if (opts.json) printJson(report);
+        else printStuck(report);
+        if (report.late.length > 0 || report.verdicts.length > 0) throw new CommandFailed(`${report.late.length + report.more} late run(s)`);
+      } finally {
+        await client.connection.close();
+      }
     });
 
   program
@@ -148,6 +168,21 @@ export function buildProgram(): Command {
 /** For the benchmarks, which run a worker in this process: the SDK's INFO lines would drown the figures. */
 function quietRuntime(cfg: Config): void {
   installRuntime({ ...cfg, logLevel: 'warn', metricsPort: 0 }, createLogger({ ...cfg, logLevel: 'warn' }, 'tisw-bench'));
+}
+
+function printStuck(report: StuckReport): void {
+  if (report.late.length === 0) print('no late runs');
+  for (const r of report.late) {
+    const queue = r.waitsOn ? `; ${r.waitsOn.queue}: ${r.waitsOn.ready} ready, ${r.waitsOn.consumers} consumer(s)` : '';
+    print(`${r.workflowId}  ${r.stage}  ${r.lateByMinutes} min  attempts ${r.attempts ?? '?'}  last failure: ${r.lastFailure ?? 'none'}${queue}`);
+    print(`    ${r.subject}`);
+  }
+  if (report.more > 0) print(`... and ${report.more} more (--limit)`);
+  if (report.broker.reachable) {
+    for (const q of report.broker.queues) print(`queue ${q.queue}: ${q.missing ? 'missing' : `${q.ready} ready, ${q.consumers} consumer(s)`}`);
+    print(`broker: ${report.broker.blocked ? `blocking publishers (${report.broker.blocked})` : 'accepting publishes'}`);
+  }
+  for (const v of report.verdicts) print(`=> ${v}`);
 }
 
 function positiveInt(value: string): number {

@@ -18,6 +18,8 @@ export const QUEUES = {
   esrAppFileCommand: 'esr.queue.appfilegenerationcommand.create.dataexporter',
   /** Every receiver's replies; consumed by the acknowledgement listener in each worker. */
   acknowledgement: 'tisw.queue.acknowledgement',
+  /** Tiny expiring messages that check whether the broker lets us publish (`tisw stuck`, monitors). */
+  brokerCheck: 'tisw.queue.broker-check',
 } as const;
 
 /** Where a consumer puts a message it can never process, with the reason in a header. */

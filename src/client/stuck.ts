@@ -1,0 +1,90 @@
+/**
+ * `tisw stuck`: every run that is late, each with why, joined from Temporal and RabbitMQ in one answer.
+ * Runs are found through the search attributes (a visibility query on TisStage and start time), never by
+ * listing everything; each one's own status query adds attempts and the last failure; the broker adds the
+ * state of the queue each waits on. Where the facts point at one cause, it is said in plain words.
+ */
+import type { Client } from '@temporalio/client';
+import type { Config } from '../config/config';
+import { readBrokerState, type BrokerState, type QueueState } from '../adapters/broker-state';
+import { cojStatusQuery, QUEUES, type CojStatus } from '../shared/contract';
+
+export interface LateRun {
+  workflowId: string;
+  kind: 'coj';
+  stage: string;
+  startedAt: string;
+  lateByMinutes: number;
+  attempts: number | null;
+  lastFailure: string | null;
+  /** The queue this run waits on, with its state. */
+  waitsOn: QueueState | null;
+  subject: string;
+}
+
+export interface StuckReport {
+  late: LateRun[];
+  /** Found by the query but not shown (over --limit). */
+  more: number;
+  broker: BrokerState;
+  verdicts: string[];
+}
+
+export interface StuckOptions {
+  /** A run counts as late when it has been running longer than this. */
+  olderThanMs: number;
+  limit: number;
+}
+
+const WAITED_ON: Record<string, string> = { publishing: QUEUES.cojSigned, 'awaiting-acknowledgement': QUEUES.cojSigned };
+
+export async function findStuck(client: Client, config: Config, options: StuckOptions): Promise<StuckReport> {
+  const since = new Date(Date.now() - options.olderThanMs).toISOString();
+  const query = `WorkflowType = 'cojSubmissionWorkflow' AND ExecutionStatus = 'Running' AND TisStage IN ('publishing', 'awaiting-acknowledgement') AND StartTime < '${since}'`;
+  const broker = await readBrokerState(config.amqp.url, [QUEUES.cojSigned, QUEUES.acknowledgement], QUEUES.brokerCheck);
+  const queue = (name: string | undefined): QueueState | null => broker.queues.find((q) => q.queue === name) ?? null;
+
+  const late: LateRun[] = [];
+  let more = 0;
+  for await (const run of client.workflow.list({ query })) {
+    if (late.length >= options.limit) {
+      more++;
+      continue;
+    }
+    const stage = String(run.searchAttributes.TisStage?.[0] ?? 'unknown');
+    // The status query needs a worker; without one the run is still listed, with what visibility knows.
+    const status = await client.workflow
+      .getHandle(run.workflowId)
+      .query(cojStatusQuery)
+      .catch((): CojStatus | undefined => undefined);
+    late.push({
+      workflowId: run.workflowId,
+      kind: 'coj',
+      stage: status?.stage ?? stage,
+      startedAt: run.startTime.toISOString(),
+      lateByMinutes: Math.round((Date.now() - run.startTime.getTime()) / 60_000),
+      attempts: status?.attempts ?? null,
+      lastFailure: status?.lastFailure ?? null,
+      waitsOn: queue(WAITED_ON[status?.stage ?? stage]),
+      subject: `CoJ of programme membership ${String(run.searchAttributes.TisProgrammeMembership?.[0] ?? '?')}`,
+    });
+  }
+  return { late, more, broker, verdicts: verdicts(late, broker) };
+}
+
+function verdicts(late: LateRun[], broker: BrokerState): string[] {
+  const out: string[] = [];
+  if (!broker.reachable) out.push(`RabbitMQ is unreachable: ${broker.error ?? 'no answer'}`);
+  if (broker.blocked) out.push(`broker is blocking publishers: ${broker.blocked}`);
+  const coj = broker.queues.find((q) => q.queue === QUEUES.cojSigned);
+  if (coj && coj.consumers === 0 && (coj.ready > 0 || late.length > 0)) out.push(`no consumer on ${QUEUES.cojSigned}: the TIS receiver is down`);
+  const acks = broker.queues.find((q) => q.queue === QUEUES.acknowledgement);
+  if (acks && acks.consumers === 0 && (acks.ready > 0 || late.length > 0)) out.push(`no consumer on ${QUEUES.acknowledgement}: no worker is listening for acknowledgements`);
+  const failing = late.filter((r) => r.stage === 'publishing' && r.lastFailure);
+  if (failing.length > 0) out.push(`${failing.length} CoJ(s) cannot be published: ${failing[0]?.lastFailure}`);
+  const unanswered = late.filter((r) => r.stage === 'awaiting-acknowledgement');
+  if (unanswered.length > 0 && coj && coj.consumers > 0 && (!acks || acks.consumers > 0)) {
+    out.push(`${unanswered.length} CoJ(s) published and consumed but not acknowledged: TIS takes them and does not reply (check the receiver's logs)`);
+  }
+  return out;
+}

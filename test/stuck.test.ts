@@ -1,0 +1,70 @@
+import type { Client } from '@temporalio/client';
+import { openMongo, type MongoStore } from '../src/adapters/mongo';
+import { TssStore } from '../src/adapters/tss-store';
+import { TisStore } from '../src/adapters/tis-store';
+import { cojSettings, cojStatus, submitCoj } from '../src/client/coj';
+import { findStuck } from '../src/client/stuck';
+import { startReceivers } from '../src/receivers/run';
+import { cojWorkflowId, QUEUES } from '../src/shared/contract';
+import { testClient, testConfig, testLogger, withWorker } from './support/system';
+import { eventually, newSignature, signed } from './support/coj';
+
+describe('tisw stuck', () => {
+  const config = testConfig();
+  let client: Client;
+  let tssDb: MongoStore;
+  let tss: TssStore;
+  let tis: TisStore;
+
+  beforeAll(async () => {
+    client = await testClient(config);
+    tssDb = await openMongo(config.mongo.tss, 'test');
+    tss = new TssStore(tssDb.db);
+    tis = new TisStore(tssDb.db);
+  });
+  afterAll(async () => {
+    await client.connection.close();
+    await tssDb.close();
+  });
+
+  it('names a CoJ waiting on TIS, with its attempts and queue, and says the TIS receiver is down', async () => {
+    const s = await signed(tss, tis, newSignature());
+    const workflowId = cojWorkflowId(s.programmeMembershipTisId);
+    await withWorker(async () => {
+      await submitCoj(client, { ...cojSettings(config), timings: { slaMs: 60_000, resendInitialMs: 300, resendMaxMs: 600 } }, s);
+      await eventually('a resend', async () => ((await cojStatus(client, s.programmeMembershipTisId)).attempts >= 2 ? true : undefined));
+      const report = await eventually('the run in visibility', async () => {
+        const r = await findStuck(client, config, { olderThanMs: 0, limit: 1000 });
+        return r.late.some((l) => l.workflowId === workflowId) ? r : undefined;
+      });
+      expect(report.late.find((l) => l.workflowId === workflowId)).toMatchObject({
+        stage: 'awaiting-acknowledgement',
+        attempts: expect.any(Number),
+        lastFailure: null,
+        waitsOn: { queue: QUEUES.cojSigned, consumers: 0, ready: expect.any(Number) },
+        subject: `CoJ of programme membership ${s.programmeMembershipTisId}`,
+      });
+      expect(report.verdicts).toContain(`no consumer on ${QUEUES.cojSigned}: the TIS receiver is down`);
+      expect(report.broker).toMatchObject({ reachable: true });
+      expect(report.broker.blocked).toBeUndefined();
+
+      // With TIS back, it is delivered and no longer stuck.
+      const receivers = await startReceivers(config, testLogger(config));
+      try {
+        await receivers.ready;
+        await client.workflow.getHandle(workflowId).result();
+      } finally {
+        await receivers.stop();
+      }
+      await eventually('the run to leave the stuck list', async () => {
+        const r = await findStuck(client, config, { olderThanMs: 0, limit: 1000 });
+        return r.late.some((l) => l.workflowId === workflowId) ? undefined : true;
+      });
+    }, config);
+  });
+
+  it('does not count a run as late before the threshold', async () => {
+    const report = await findStuck(client, config, { olderThanMs: 24 * 60 * 60_000, limit: 10 });
+    expect(report.late).toEqual([]);
+  });
+});
