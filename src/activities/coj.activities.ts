@@ -1,6 +1,7 @@
 import { log } from '@temporalio/activity';
 import type { AmqpPublisher } from '../adapters/amqp';
 import type { TssStore, SyncOutcome } from '../adapters/tss-store';
+import { cojLatency, cojPublishes, cojSynced } from '../adapters/metrics';
 import { cojMessageId, QUEUES, type CojSignature, type CojSignedEvent } from '../shared/contract';
 
 export interface CojDeps {
@@ -15,25 +16,33 @@ export function createCojActivities({ amqp, tssStore }: CojDeps) {
      * the same for every resend of one signature, so TIS can recognise a duplicate; the correlation id is
      * the waiting workflow's id, where the acknowledgement listener sends TIS's reply.
      */
-    async publishCojSigned(signature: CojSignature, workflowId: string): Promise<string> {
+    async publishCojSigned(signature: CojSignature, workflowId: string, resend: boolean): Promise<string> {
       const event: CojSignedEvent = {
         programmeMembershipTisId: signature.programmeMembershipTisId,
         conditionsOfJoining: { signedAt: signature.signedAt, version: signature.version, syncedAt: null },
       };
       const publishedAt = new Date().toISOString();
-      await amqp.publish(QUEUES.cojSigned, event, {
-        messageId: cojMessageId(signature),
-        correlationId: workflowId,
-        replyTo: QUEUES.acknowledgement,
-        type: 'coj.signed',
-      });
+      try {
+        await amqp.publish(QUEUES.cojSigned, event, {
+          messageId: cojMessageId(signature),
+          correlationId: workflowId,
+          replyTo: QUEUES.acknowledgement,
+          type: 'coj.signed',
+        });
+      } catch (err) {
+        cojPublishes.inc({ result: 'failed', resend: String(resend) });
+        throw err;
+      }
+      cojPublishes.inc({ result: 'ok', resend: String(resend) });
       return publishedAt;
     },
 
     /** TIS acknowledged it: set syncedAt in TSS's store, as COJ_RECEIVED does today. */
-    async recordCojSynced(signature: CojSignature): Promise<{ outcome: SyncOutcome; syncedAt: string }> {
+    async recordCojSynced(signature: CojSignature, submissionStartedAt: string): Promise<{ outcome: SyncOutcome; syncedAt: string }> {
       const syncedAt = new Date();
       const outcome = await tssStore.recordSynced(signature, syncedAt);
+      cojSynced.inc({ outcome });
+      cojLatency.observe((syncedAt.getTime() - Date.parse(submissionStartedAt)) / 1000);
       if (outcome === 'not-found') log.warn('no CoJ in the TSS store for this signature: syncedAt not written', { programmeMembershipTisId: signature.programmeMembershipTisId });
       return { outcome, syncedAt: syncedAt.toISOString() };
     },

@@ -1,8 +1,10 @@
 /**
- * The project's own Prometheus metrics, in one registry. The worker serves them beside the Temporal
- * SDK's; prom-client because it is the standard Node client and gives histograms and text exposition.
+ * The project's own Prometheus metrics, in one registry, counted where the work happens (activities, the
+ * acknowledgement listener, the alerter; never in workflow code, which replays). Each worker serves them
+ * together with the Temporal SDK's on one endpoint (src/worker/metrics-server.ts). prom-client: the
+ * standard Node client, with histograms and the text format.
  */
-import { Counter, Registry } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
 
@@ -10,5 +12,33 @@ export const alertsRaised = new Counter({
   name: 'tisw_alerts_total',
   help: 'Alerts raised, by kind',
   labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+export const cojPublishes = new Counter({
+  name: 'tisw_coj_publishes_total',
+  help: 'CoJ events published to TIS, by result (ok: confirmed by the broker) and whether it was a resend',
+  labelNames: ['result', 'resend'] as const,
+  registers: [registry],
+});
+
+export const cojSynced = new Counter({
+  name: 'tisw_coj_acknowledged_total',
+  help: 'CoJs acknowledged by TIS whose syncedAt was written to the TSS store, by outcome of the write',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export const cojLatency = new Histogram({
+  name: 'tisw_coj_submission_to_acknowledgement_seconds',
+  help: 'From the start of a CoJ submission to syncedAt written',
+  buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400],
+  registers: [registry],
+});
+
+export const replies = new Counter({
+  name: 'tisw_replies_total',
+  help: 'Receiver replies taken by the acknowledgement listener, by job, status and what became of them',
+  labelNames: ['job', 'status', 'result'] as const,
   registers: [registry],
 });

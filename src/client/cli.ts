@@ -11,6 +11,8 @@ import { connectClient, ensureSearchAttributes } from '../adapters/temporal';
 import { probeWorkflowId } from '../shared/contract';
 import { up } from '../local/up';
 import { createWorker, installRuntime } from '../worker/worker';
+import { startMetricsServer } from '../worker/metrics-server';
+import { freePort } from '../local/ports';
 import { checkHealth } from './health';
 import { findStuck, type StuckReport } from './stuck';
 import { registerCojCommands } from './coj-commands';
@@ -46,7 +48,9 @@ export function buildProgram(): Command {
     .action(async () => {
       const cfg = config();
       const log = createLogger(cfg, 'tisw-worker');
-      installRuntime(cfg, log);
+      const sdkMetricsPort = cfg.metricsPort > 0 ? await freePort() : undefined;
+      installRuntime(cfg, log, sdkMetricsPort);
+      const metrics = cfg.metricsPort > 0 ? await startMetricsServer(cfg.metricsPort, `http://127.0.0.1:${sdkMetricsPort}/metrics`) : undefined;
       const client = await connectClient(cfg.temporal);
       try {
         await ensureSearchAttributes(client, cfg.temporal.namespace);
@@ -57,6 +61,7 @@ export function buildProgram(): Command {
       const worker = await createWorker(cfg, log);
       log.info({ taskQueue: cfg.temporal.taskQueue, namespace: cfg.temporal.namespace, address: cfg.temporal.address }, 'worker polling');
       await worker.run();
+      await metrics?.close();
       log.info('worker stopped');
     });
 

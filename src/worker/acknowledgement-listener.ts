@@ -10,7 +10,8 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from '../config/logger';
-import { readJsonMessage, startConsumer, type Consumer, type Outcome } from '../adapters/amqp-consumer';
+import { readJsonMessage, startConsumer, type Consumer } from '../adapters/amqp-consumer';
+import { replies } from '../adapters/metrics';
 import { acknowledgementSignal, QUEUES, type Acknowledgement } from '../shared/contract';
 import { describeIssues, reply } from '../shared/messages';
 
@@ -34,19 +35,25 @@ export function startAcknowledgementListener(options: ListenerOptions): Consumer
     connectionName: options.connectionName,
     prefetch: options.prefetch ?? 100,
     log,
-    handle: (message) => handOver(message, options.client, log),
+    handle: async (message) => {
+      const outcome = await handOver(message, options.client, log);
+      const job = /^(coj|esr)-/.exec(String(message.properties.correlationId))?.[1] ?? 'unknown';
+      replies.inc({ job, status: outcome.status, result: outcome.result });
+      return outcome.kind === 'dead-letter' ? { kind: 'dead-letter', reason: outcome.reason } : { kind: 'done' };
+    },
   });
 }
 
-async function handOver(message: ConsumeMessage, client: Client, log: Logger): Promise<Outcome> {
+type HandOver = ({ kind: 'done'; result: 'handed-over' | 'dropped' } | { kind: 'dead-letter'; reason: string; result: 'dead-lettered' }) & { status: string };
+
+async function handOver(message: ConsumeMessage, client: Client, log: Logger): Promise<HandOver> {
+  const dead = (reason: string): HandOver => ({ kind: 'dead-letter', reason, result: 'dead-lettered', status: 'malformed' });
   const correlationId = message.properties.correlationId as string | undefined;
-  if (!correlationId || !CORRELATION_ID.test(correlationId)) {
-    return { kind: 'dead-letter', reason: `correlationId ${JSON.stringify(correlationId ?? null)} names no workflow of ours` };
-  }
+  if (!correlationId || !CORRELATION_ID.test(correlationId)) return dead(`correlationId ${JSON.stringify(correlationId ?? null)} names no workflow of ours`);
   const read = readJsonMessage(message);
-  if (!read.ok) return { kind: 'dead-letter', reason: read.reason };
+  if (!read.ok) return dead(read.reason);
   const parsed = reply.safeParse(read.body);
-  if (!parsed.success) return { kind: 'dead-letter', reason: `not a reply: ${describeIssues(parsed.error)}` };
+  if (!parsed.success) return dead(`not a reply: ${describeIssues(parsed.error)}`);
 
   const { status, ...rest } = parsed.data as { status: 'ok' | 'rejected'; reason?: string } & Record<string, unknown>;
   const acknowledgement: Acknowledgement =
@@ -57,9 +64,9 @@ async function handOver(message: ConsumeMessage, client: Client, log: Logger): P
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) {
       log.info({ workflowId: correlationId, status }, 'acknowledgement for a workflow that does not exist or has finished: dropped');
-      return { kind: 'done' };
+      return { kind: 'done', result: 'dropped', status };
     }
     throw err; // Temporal unreachable or overloaded: requeue, it comes back
   }
-  return { kind: 'done' };
+  return { kind: 'done', result: 'handed-over', status };
 }

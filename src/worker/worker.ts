@@ -80,11 +80,12 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
 }
 
 /**
- * Installs the process-wide Temporal runtime: SDK logs through our logger, SDK metrics on a Prometheus
- * endpoint, and graceful shutdown on SIGINT/SIGTERM (in-flight activities get the grace time).
- * Call once, before creating a worker, in a process that runs workers (not in tests).
+ * Installs the process-wide Temporal runtime: SDK logs through our logger, SDK metrics on a loopback
+ * Prometheus port (`sdkMetricsPort`; served to scrapers by metrics-server.ts together with ours), and
+ * graceful shutdown on SIGINT/SIGTERM (in-flight activities get the grace time).
+ * Call once, before creating a worker.
  */
-export function installRuntime(config: Config, log: Logger): void {
+export function installRuntime(config: Config, log: Logger, sdkMetricsPort?: number): void {
   const sdkLog = log.child({ component: 'temporal-sdk' });
   const levels: Record<LogLevel, (msg: string, meta?: Record<string, unknown>) => void> = {
     TRACE: (m, meta) => sdkLog.trace(meta ?? {}, m),
@@ -95,8 +96,8 @@ export function installRuntime(config: Config, log: Logger): void {
   };
   Runtime.install({
     logger: new DefaultLogger(config.logLevel.toUpperCase() as LogLevel, (entry) => levels[entry.level](entry.message, entry.meta)),
-    ...(config.metricsPort > 0 && {
-      telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.metricsPort}` } } },
+    ...(sdkMetricsPort !== undefined && {
+      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${sdkMetricsPort}` } } },
     }),
   });
 }

@@ -117,7 +117,7 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
       throw ApplicationFailure.create({ type: 'CojRejected', nonRetryable: true, message: `TIS rejected the CoJ of programme membership ${signature.programmeMembershipTisId}: ${ack.reason}`, details: [state] });
     }
 
-    const synced = await recordCojSynced(signature);
+    const synced = await recordCojSynced(signature, state.startedAt);
     state.syncedAt = synced.syncedAt;
     if (newer) continue; // a newer signature arrived while we recorded this one: deliver it too
     stage('acknowledged');
@@ -129,7 +129,7 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     for (;;) {
       state.attempts++;
       try {
-        state.lastPublishedAt = await publishCojSigned(signature, workflowInfo().workflowId);
+        state.lastPublishedAt = await publishCojSigned(signature, workflowInfo().workflowId, state.attempts > 1);
         return;
       } catch (err) {
         state.lastFailure = failureText(err);

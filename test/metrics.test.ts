@@ -1,0 +1,73 @@
+import type { Client } from '@temporalio/client';
+import { openMongo, type MongoStore } from '../src/adapters/mongo';
+import { TssStore } from '../src/adapters/tss-store';
+import { TisStore } from '../src/adapters/tis-store';
+import { cojSettings, submitCoj } from '../src/client/coj';
+import { freePort, waitFor } from '../src/local/ports';
+import { startReceivers } from '../src/receivers/run';
+import { cojWorkflowId } from '../src/shared/contract';
+import { testClient, testConfig, testLogger } from './support/system';
+import { newSignature, signed } from './support/coj';
+import { startTisw } from './support/processes';
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses Prometheus text exposition: every sample line, with its labels; fails on a malformed line. */
+function parsePrometheus(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([-+]?(?:[0-9.eE+-]+|NaN|Inf|\+Inf|-Inf))(?: \d+)?$/.exec(line);
+    if (!match) throw new Error(`not Prometheus text: ${line}`);
+    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    samples.push({ name: match[1] as string, labels, value: Number(match[3]) });
+  }
+  return samples;
+}
+
+describe('the worker metrics endpoint', () => {
+  const config = testConfig();
+  let client: Client;
+  let db: MongoStore;
+
+  beforeAll(async () => {
+    client = await testClient(config);
+    db = await openMongo(config.mongo.tss, 'test');
+  });
+  afterAll(async () => {
+    await client.connection.close();
+    await db.close();
+  });
+
+  it('serves the project\'s metrics and the Temporal SDK\'s as Prometheus text on one port', async () => {
+    const port = await freePort();
+    const worker = startTisw('worker', { TISW_METRICS_PORT: String(port) });
+    const receivers = await startReceivers(config, testLogger(config));
+    try {
+      await receivers.ready;
+      await waitFor('the metrics endpoint', async () => (await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined))?.ok === true, 60_000, worker.exited);
+      const s = await signed(new TssStore(db.db), new TisStore(db.db), newSignature());
+      await submitCoj(client, cojSettings(config), s);
+      await client.workflow.getHandle(cojWorkflowId(s.programmeMembershipTisId)).result();
+
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+      const samples = parsePrometheus(await response.text());
+      const value = (name: string, labels: Record<string, string> = {}): number =>
+        samples.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v)).reduce((sum, x) => sum + x.value, 0);
+      expect(value('tisw_coj_publishes_total', { result: 'ok', resend: 'false' })).toBeGreaterThanOrEqual(1);
+      expect(value('tisw_coj_acknowledged_total', { outcome: 'synced' })).toBeGreaterThanOrEqual(1);
+      expect(value('tisw_coj_submission_to_acknowledgement_seconds_count')).toBeGreaterThanOrEqual(1);
+      expect(value('tisw_replies_total', { job: 'coj', status: 'ok', result: 'handed-over' })).toBeGreaterThanOrEqual(1);
+      // The SDK's own, from the same scrape.
+      expect(samples.some((x) => x.name.startsWith('temporal_') && x.labels.task_queue === config.temporal.taskQueue)).toBe(true);
+    } finally {
+      await receivers.stop();
+      await worker.stop();
+    }
+  });
+});
