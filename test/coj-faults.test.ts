@@ -52,8 +52,8 @@ describe('CoJ submission under faults: nothing lost, nothing done twice', () => 
     const receivers = await startReceivers(config, testLogger(config)); // TIS reaches the broker directly
     try {
       await receivers.ready;
-      await proxy.cut();
       await withWorker(async () => {
+        await proxy.cut(); // the worker has been connected; now its broker goes away
         for (const s of signatures) await submitCoj(client, settings, s);
         // The worker cannot reach the broker: each publish fails, is counted and retried.
         await eventually('failed publishes', async () => {

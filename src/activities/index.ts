@@ -7,8 +7,9 @@ import { createCojActivities, type CojDeps } from './coj.activities';
 import { createFloorActivities } from './floor.activities';
 import { createProbeActivities, type ProbeDeps } from './probe.activities';
 import { createReconciliationActivities, type ReconciliationDeps } from './reconciliation.activities';
+import { createMonitorActivities, type MonitorDeps } from './monitor.activities';
 
-export type ActivityDeps = ProbeDeps & CojDeps & ReconciliationDeps;
+export type ActivityDeps = ProbeDeps & CojDeps & ReconciliationDeps & MonitorDeps;
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -17,5 +18,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createAlertActivities(deps.alerter),
     ...createCojActivities(deps),
     ...createReconciliationActivities(deps),
+    ...createMonitorActivities(deps),
   };
 }

@@ -13,6 +13,8 @@ export type AlertKind =
   | 'esr-deanery-failing'
   | 'queue-idle'
   | 'broker-blocked'
+  | 'ack-queue-growing'
+  | 'broker-unreachable'
   | 'reconciliation-discrepancy';
 
 export interface Alert {
@@ -20,6 +22,8 @@ export interface Alert {
   /** One line a person reads first: what is wrong, and which CoJ / deanery. */
   summary: string;
   details?: Record<string, unknown>;
+  /** Set when this ends an episode raised earlier (a monitor's condition cleared): said, not counted. */
+  resolved?: true;
 }
 
 export interface AlerterOptions {
@@ -34,15 +38,22 @@ export class Alerter {
 
   async raise(alert: Alert): Promise<void> {
     const raisedAt = new Date().toISOString();
-    alertsRaised.inc({ kind: alert.kind });
-    this.options.log.warn({ alert: alert.kind, details: alert.details, raisedAt }, `ALERT ${alert.kind}: ${alert.summary}`);
+    if (alert.resolved) {
+      this.options.log.info({ alert: alert.kind, details: alert.details, resolvedAt: raisedAt }, `RESOLVED ${alert.kind}: ${alert.summary}`);
+    } else {
+      alertsRaised.inc({ kind: alert.kind });
+      this.options.log.warn({ alert: alert.kind, details: alert.details, raisedAt }, `ALERT ${alert.kind}: ${alert.summary}`);
+    }
     const url = this.options.webhookUrl;
     if (!url) return;
     try {
       const response = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ text: `:rotating_light: tis-workflows ${alert.kind}: ${alert.summary}`, tisw: { ...alert, raisedAt } }),
+        body: JSON.stringify({
+          text: alert.resolved ? `:white_check_mark: tis-workflows ${alert.kind} resolved: ${alert.summary}` : `:rotating_light: tis-workflows ${alert.kind}: ${alert.summary}`,
+          tisw: { ...alert, raisedAt },
+        }),
         signal: AbortSignal.timeout(this.options.webhookTimeoutMs ?? 5000),
       });
       if (!response.ok) this.options.log.error({ alert: alert.kind, status: response.status }, 'alert webhook answered with an error');

@@ -17,6 +17,7 @@ import { checkHealth } from './health';
 import { findStuck, type StuckReport } from './stuck';
 import { registerCojCommands } from './coj-commands';
 import { ensureSchedules } from './schedules';
+import { ensureMonitor } from './monitor';
 import { runReceivers } from '../receivers/run';
 import { CommandFailed, EXIT, exitCodeFor, print, printJson, reportError, setSecrets } from './output';
 import { runFloorBench, printFloor } from '../../bench/floor';
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
       try {
         await ensureSearchAttributes(client, cfg.temporal.namespace);
         await ensureSchedules(client, cfg);
+        await ensureMonitor(client, cfg);
       } finally {
         await client.connection.close();
       }

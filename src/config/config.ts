@@ -68,6 +68,14 @@ export interface Config {
     /** Reconciliation: a CoJ signed longer ago than this with syncedAt null must have a workflow. @default 300 s */
     reconcileAfterMs: number;
   };
+  monitor: {
+    /** How often the system monitor looks at the broker. @default 30 s */
+    intervalMs: number;
+    /** A queue with messages ready and no consumer (or no progress) this long is idle: one alert. @default 120 s */
+    idleAfterMs: number;
+    /** The acknowledgement queue holding more than this many replies is growing: one alert. @default 100 */
+    ackBacklog: number;
+  };
   /** Port of the worker's Prometheus endpoint; 0 turns it off. @default 9464 */
   metricsPort: number;
   /** @default info */
@@ -103,6 +111,9 @@ const DEFAULTS = {
   COJ_RESEND_MAX_SECONDS: '600',
   COJ_RECONCILE_EVERY_MINUTES: '10',
   COJ_RECONCILE_AFTER_SECONDS: '300',
+  MONITOR_INTERVAL_SECONDS: '30',
+  MONITOR_IDLE_AFTER_SECONDS: '120',
+  MONITOR_ACK_BACKLOG: '100',
 } as const;
 
 /** Reads and validates the environment; throws ConfigError naming the first wrong variable. */
@@ -150,6 +161,11 @@ export function loadConfig(env: Env = process.env): Config {
       resendMaxMs: 1000 * integer('COJ_RESEND_MAX_SECONDS', get('COJ_RESEND_MAX_SECONDS'), 1),
       reconcileEveryMs: 60_000 * integer('COJ_RECONCILE_EVERY_MINUTES', get('COJ_RECONCILE_EVERY_MINUTES'), 1),
       reconcileAfterMs: 1000 * integer('COJ_RECONCILE_AFTER_SECONDS', get('COJ_RECONCILE_AFTER_SECONDS'), 0),
+    },
+    monitor: {
+      intervalMs: 1000 * integer('MONITOR_INTERVAL_SECONDS', get('MONITOR_INTERVAL_SECONDS'), 1),
+      idleAfterMs: 1000 * integer('MONITOR_IDLE_AFTER_SECONDS', get('MONITOR_IDLE_AFTER_SECONDS'), 0),
+      ackBacklog: integer('MONITOR_ACK_BACKLOG', get('MONITOR_ACK_BACKLOG'), 1),
     },
     metricsPort: integer('TISW_METRICS_PORT', get('TISW_METRICS_PORT'), 0, 65535),
     logLevel: parse('LOG_LEVEL', get('LOG_LEVEL'), z.enum(['debug', 'info', 'warn', 'error']), 'one of debug, info, warn, error'),
@@ -282,5 +298,8 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [name: string, meaning: st
   ['COJ_SLA_SECONDS', `a CoJ unacknowledged this long after signing raises an alert (default ${DEFAULTS.COJ_SLA_SECONDS})`],
   ['COJ_RESEND_INITIAL_SECONDS / COJ_RESEND_MAX_SECONDS', `wait for TIS's acknowledgement before resending, doubling (default ${DEFAULTS.COJ_RESEND_INITIAL_SECONDS} up to ${DEFAULTS.COJ_RESEND_MAX_SECONDS})`],
   ['COJ_RECONCILE_EVERY_MINUTES', `how often reconciliation runs (default ${DEFAULTS.COJ_RECONCILE_EVERY_MINUTES})`],
+  ['MONITOR_INTERVAL_SECONDS', `how often the system monitor checks the broker (default ${DEFAULTS.MONITOR_INTERVAL_SECONDS})`],
+  ['MONITOR_IDLE_AFTER_SECONDS', `a queue with messages and no consumer or no progress this long raises queue-idle (default ${DEFAULTS.MONITOR_IDLE_AFTER_SECONDS})`],
+  ['MONITOR_ACK_BACKLOG', `replies waiting on the acknowledgement queue that raise ack-queue-growing (default ${DEFAULTS.MONITOR_ACK_BACKLOG})`],
   ['COJ_RECONCILE_AFTER_SECONDS', `reconciliation picks CoJs signed longer ago than this with syncedAt null (default ${DEFAULTS.COJ_RECONCILE_AFTER_SECONDS})`],
 ];

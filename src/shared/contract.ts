@@ -150,3 +150,39 @@ export const cojStatusQuery = defineQuery<CojStatus>('cojStatus');
 export const TSS_COLLECTIONS = { traineeProfiles: 'traineeProfiles' } as const;
 /** TIS's store (reference receiver): programme memberships and their CoJ, keyed by programme membership id. */
 export const TIS_COLLECTIONS = { programmeMemberships: 'programmeMemberships', conditionsOfJoining: 'conditionsOfJoining' } as const;
+
+// ---------------------------------------------------------------------------------------------------
+// The system monitor
+
+export const MONITOR_WORKFLOW_ID = 'tisw-system-monitor';
+
+export interface MonitorSettings {
+  intervalMs: number;
+  idleAfterMs: number;
+  ackBacklog: number;
+  /** The queues watched for idleness. */
+  queues: string[];
+}
+
+/** One look at the broker, as the monitor's activity returns it. */
+export interface Observation {
+  reachable: boolean;
+  error?: string;
+  blocked?: string;
+  queues: Array<{ queue: string; ready: number; consumers: number; missing?: true }>;
+}
+
+/** A condition the monitor is in an episode of, keyed e.g. "queue-idle:trainee.queue.coj.signed.tcs". */
+export interface MonitorEpisode {
+  key: string;
+  since: string;
+  alerted: boolean;
+}
+
+export interface MonitorState {
+  settings: MonitorSettings;
+  /** Conditions seen, with when they began; alerted once they held long enough. */
+  episodes: MonitorEpisode[];
+  /** Last seen ready count per queue, for "no progress". */
+  lastReady: Record<string, number>;
+}

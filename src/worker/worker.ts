@@ -18,6 +18,8 @@ import { workflowSource } from './workflow-bundle';
 
 export interface TiswWorker {
   worker: Worker;
+  /** Resolves once the acknowledgement listener consumes (and so the broker's queues are declared). */
+  ready: Promise<void>;
   /** Runs until shutdown() (or a signal, for a process-wide Runtime), then closes what it opened. */
   run(): Promise<void>;
 }
@@ -54,7 +56,7 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       ...workflowSource(overrides.workflowBundlePath),
-      activities: createActivities({ amqp, tss: tss.db, tssStore, client, alerter, coj: cojSettings(config) }),
+      activities: createActivities({ amqp, tss: tss.db, tssStore, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url }),
       identity: overrides.identity ?? name,
       shutdownGraceTime: '10 seconds',
       ...overrides.worker,
@@ -63,6 +65,7 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
     const listener = startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log, connectionName: `${name}:acknowledgements` });
     return {
       worker,
+      ready: listener.ready,
       async run() {
         try {
           await worker.run();

@@ -3,3 +3,4 @@ export * from './probe.workflow';
 export * from './floor.workflow';
 export * from './coj-submission.workflow';
 export * from './coj-reconciliation.workflow';
+export * from './system-monitor.workflow';

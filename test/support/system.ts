@@ -39,6 +39,7 @@ export async function withWorker<T>(fn: (worker: TiswWorker) => Promise<T>, conf
   const worker = await createWorker(config, testLogger(config));
   const running = worker.run();
   try {
+    await worker.ready;
     return await fn(worker);
   } finally {
     worker.worker.shutdown();

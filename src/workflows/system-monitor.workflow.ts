@@ -1,0 +1,86 @@
+/**
+ * The system monitor: one workflow for the whole cluster (a fixed id, started by every worker if it is not
+ * running), so exactly one looks at the broker however many workers run, and it moves to another worker
+ * when its worker dies. Every interval it observes the broker and keeps, per condition, an episode:
+ *   - queue-idle:<queue>: messages ready and no consumer (the 2023 incident: nothing consumed, nobody knew);
+ *   - broker-blocked: the broker holds publishes back (a memory or disk alarm);
+ *   - broker-unreachable: no connection to the broker;
+ *   - ack-queue-growing: more than the backlog of replies waiting for the listener.
+ * A condition that holds long enough raises one alert; when it ends, one "resolved". One alert per
+ * episode, not one per check.
+ */
+import { continueAsNew, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import type { AlertActivities } from '../activities/alert.activities';
+import type { MonitorActivities } from '../activities/monitor.activities';
+import { QUEUES, type MonitorState, type Observation } from '../shared/contract';
+import type { Alert } from '../adapters/alerts';
+
+const { observeBroker } = proxyActivities<MonitorActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 2 } });
+const { raiseAlert } = proxyActivities<AlertActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
+
+interface Condition {
+  key: string;
+  holdMs: number;
+  alert: Alert;
+}
+
+export async function systemMonitorWorkflow(state: MonitorState): Promise<void> {
+  const { settings } = state;
+  for (;;) {
+    const observation = await observeBroker(settings.queues).catch(
+      (err: unknown): Observation => ({ reachable: false, error: (err as Error).message, queues: [] }),
+    );
+    const now = Date.now();
+    const present = conditions(observation, state);
+    for (const condition of present) {
+      let episode = state.episodes.find((e) => e.key === condition.key);
+      if (!episode) {
+        episode = { key: condition.key, since: new Date(now).toISOString(), alerted: false };
+        state.episodes.push(episode);
+      }
+      if (!episode.alerted && now - Date.parse(episode.since) >= condition.holdMs) {
+        episode.alerted = true;
+        await raiseAlert({ ...condition.alert, details: { ...condition.alert.details, since: episode.since } });
+      }
+    }
+    for (const episode of [...state.episodes]) {
+      if (present.some((c) => c.key === episode.key)) continue;
+      state.episodes = state.episodes.filter((e) => e !== episode);
+      if (episode.alerted) {
+        const kind = episode.key.split(':')[0] as Alert['kind'];
+        await raiseAlert({ kind, resolved: true, summary: `${episode.key} has ended (since ${episode.since})`, details: { since: episode.since } });
+      }
+    }
+    state.lastReady = Object.fromEntries(observation.queues.map((q) => [q.queue, q.ready]));
+    await sleep(settings.intervalMs);
+    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 2000) await continueAsNew<typeof systemMonitorWorkflow>(state);
+  }
+}
+
+function conditions(o: Observation, { settings }: MonitorState): Condition[] {
+  const found: Condition[] = [];
+  if (!o.reachable) {
+    found.push({ key: 'broker-unreachable', holdMs: settings.idleAfterMs, alert: { kind: 'broker-unreachable', summary: `RabbitMQ is unreachable: ${o.error ?? 'no answer'}` } });
+    return found;
+  }
+  if (o.blocked) {
+    found.push({ key: 'broker-blocked', holdMs: 0, alert: { kind: 'broker-blocked', summary: `the broker is blocking publishers: ${o.blocked}`, details: { reason: o.blocked } } });
+  }
+  for (const q of o.queues) {
+    if (q.ready > 0 && q.consumers === 0) {
+      found.push({
+        key: `queue-idle:${q.queue}`,
+        holdMs: settings.idleAfterMs,
+        alert: { kind: 'queue-idle', summary: `${q.ready} message(s) waiting on ${q.queue} and no consumer`, details: { queue: q.queue, ready: q.ready } },
+      });
+    }
+    if (q.queue === QUEUES.acknowledgement && q.ready > settings.ackBacklog) {
+      found.push({
+        key: 'ack-queue-growing',
+        holdMs: settings.idleAfterMs,
+        alert: { kind: 'ack-queue-growing', summary: `${q.ready} replies waiting on ${q.queue} (more than ${settings.ackBacklog}): the listeners do not keep up`, details: { ready: q.ready } },
+      });
+    }
+  }
+  return found;
+}
