@@ -253,6 +253,29 @@ export interface EsrRunStatus {
   deaneries: EsrDeaneryStatus[];
 }
 
+/** What the lane tells the requester when its run ended: the run's final status, or why it could not run. */
+export interface EsrRunOutcome {
+  requestId: string;
+  status: EsrRunStatus | null;
+  error: string | null;
+}
+
+/** Input of the request workflow (what the CLI and the Schedule start); the run date comes from the schedule when absent. */
+export interface EsrRequestInput {
+  requestId?: string;
+  runDate?: string;
+  deaneries?: string[];
+  timings?: Partial<EsrTimings>;
+}
+
+/** The lane's state, carried across continue-as-new. */
+export interface EsrLaneState {
+  queued: EsrRunRequest[];
+  finished: number;
+  /** Recently finished request ids, so that a repeated request is not run twice. */
+  recent: string[];
+}
+
 export interface EsrLaneStatus {
   running: EsrRunRequest | null;
   queued: EsrRunRequest[];
@@ -268,6 +291,6 @@ export const ESR_SCHEDULED_WORKFLOW_ID = 'esr-scheduled';
 export const ESR_SCHEDULE_ID = 'esr-daily-app-files';
 
 export const esrRunRequestSignal = defineSignal<[EsrRunRequest]>('esrRunRequest');
-export const esrRunFinishedSignal = defineSignal<[EsrRunStatus]>('esrRunFinished');
+export const esrRunFinishedSignal = defineSignal<[EsrRunOutcome]>('esrRunFinished');
 export const esrRunStatusQuery = defineQuery<EsrRunStatus>('esrRunStatus');
 export const esrLaneStatusQuery = defineQuery<EsrLaneStatus>('esrLaneStatus');

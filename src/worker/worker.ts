@@ -7,6 +7,8 @@ import { DefaultLogger, Runtime, Worker, type LogLevel, type WorkerOptions } fro
 import type { Config } from '../config/config';
 import type { Logger } from '../config/logger';
 import { AmqpPublisher } from '../adapters/amqp';
+import { Alerter } from '../adapters/alerts';
+import { EsrStore } from '../adapters/esr-store';
 import { openMongo } from '../adapters/mongo';
 import { connectWorker } from '../adapters/temporal';
 import { createActivities } from '../activities';
@@ -30,6 +32,8 @@ export interface WorkerOverrides {
 export async function createWorker(config: Config, log: Logger, overrides: WorkerOverrides = {}): Promise<TiswWorker> {
   const amqp = new AmqpPublisher({ ...config.amqp, connectionName: `tisw-worker@${os.hostname()}:${process.pid}`, log });
   const tss = await openMongo(config.mongo.tss, 'tisw-worker');
+  const esr = await EsrStore.open(config.mongo.esr, 'tisw-worker');
+  const alerter = new Alerter({ log, ...(config.alerts.webhookUrl !== undefined && { webhookUrl: config.alerts.webhookUrl }) });
   const connection = await connectWorker(config.temporal);
   let worker: Worker;
   try {
@@ -38,13 +42,13 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
       namespace: config.temporal.namespace,
       taskQueue: TASK_QUEUE,
       ...workflowSource(overrides.workflowBundlePath),
-      activities: createActivities({ amqp, tss: tss.db }),
+      activities: createActivities({ amqp, tss: tss.db, esr, alerter }),
       identity: overrides.identity ?? `tisw-worker@${os.hostname()}:${process.pid}`,
       shutdownGraceTime: '10 seconds',
       ...overrides.worker,
     });
   } catch (err) {
-    await Promise.allSettled([amqp.close(), tss.close(), connection.close()]);
+    await Promise.allSettled([amqp.close(), tss.close(), esr.close(), connection.close()]);
     throw err;
   }
   return {
@@ -53,7 +57,7 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
       try {
         await worker.run();
       } finally {
-        await Promise.allSettled([amqp.close(), tss.close(), connection.close()]);
+        await Promise.allSettled([amqp.close(), tss.close(), esr.close(), connection.close()]);
       }
     },
   };

@@ -1,3 +1,4 @@
 // Every workflow the worker registers. Workflow code is bundled and sandboxed: deterministic, no I/O.
 export * from './probe.workflow';
 export * from './floor.workflow';
+export * from './esr-run.workflow';

@@ -18,6 +18,8 @@ import { QUEUES, type AppFileCommand } from '../../src/shared/contract';
 
 export interface IsolatedEsr {
   config: Config;
+  /** The environment that gives `config`: add to it for a variant (loadConfig({ ...env, X })). */
+  env: Record<string, string | undefined>;
   store: EsrStore;
   close(): Promise<void>;
 }
@@ -33,15 +35,17 @@ export async function isolatedEsr(tag: string): Promise<IsolatedEsr> {
   const database = `${base.mongo.esr.database}_${tag.replace(/-/g, '_')}`;
   assertTestDatabase(database);
   const filesDir = fs.mkdtempSync(path.join(os.tmpdir(), `tisw-${tag}-files-`));
-  const config = loadConfig({
+  const env = {
     ...process.env,
     AMQP_URL: url.toString(),
     ESR_MONGODB_URI: base.mongo.esr.uri.replace(/\/[^/?]*(\?|$)/, `/${database}$1`),
     TISW_ESR_FILES_DIR: filesDir,
-  });
+  };
+  const config = loadConfig(env);
   const store = await EsrStore.open(config.mongo.esr, 'test');
   return {
     config,
+    env,
     store,
     async close() {
       await store.db.dropDatabase().catch(() => undefined);
