@@ -8,6 +8,8 @@ import { createWorker, installRuntime } from '../src/worker/worker';
 import type { Consumer } from '../src/adapters/amqp-consumer';
 import {
   DEANERIES,
+  ESR_SCHEDULE_ID,
+  ESR_SCHEDULED_WORKFLOW_ID,
   esrRequestWorkflowId,
   esrRunStatusQuery,
   esrRunWorkflowId,
@@ -15,6 +17,8 @@ import {
   type EsrTimings,
 } from '../src/shared/contract';
 import { esrRequestWorkflow } from '../src/workflows';
+import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { ensureEsrSchedule, filesOf, requestEsrRun, summariseSchedule } from '../src/client/esr';
 import { testClient, testLogger } from './support/system';
 import { eventually, isolatedEsr, seedRecords, uniqueRunDate, type IsolatedEsr } from './support/esr';
 
@@ -55,6 +59,7 @@ describe('the ESR run through the one lane', () => {
   afterAll(async () => {
     await listener.stop();
     await client.workflow.getHandle('esr-lane').terminate('tests done').catch(() => undefined);
+    await client.schedule.getHandle(ESR_SCHEDULE_ID).delete().catch(() => undefined);
     await client.connection.close();
     await new Promise((resolve) => webhook.close(resolve));
     await esr.close();
@@ -224,5 +229,54 @@ describe('the ESR run through the one lane', () => {
     }
     // One day after the other: all of one day's files before any of the other's.
     expect(new Set(files.slice(0, 13).map((f) => f.runDate)).size).toBe(1);
+  });
+
+  describe('the daily schedule and the CLI', () => {
+    it('is created once, updated in place keeping an operator\'s pause, runs at 13:00 UTC with explicit overlap and catch-up policies', async () => {
+      expect(await ensureEsrSchedule(client, TASK_QUEUE)).toBe('created');
+      const handle = client.schedule.getHandle(ESR_SCHEDULE_ID);
+      await handle.pause('operator: ESR outage');
+      expect(await ensureEsrSchedule(client, TASK_QUEUE)).toBe('updated');
+      const paused = await handle.describe();
+      expect(paused.state).toMatchObject({ paused: true, note: 'operator: ESR outage' });
+      expect(paused.policies).toMatchObject({ overlap: 'ALLOW_ALL', catchupWindow: 7 * 86_400_000 });
+      await handle.unpause();
+      const active = summariseSchedule(await handle.describe());
+      expect(active.nextActionTimes.length).toBeGreaterThan(0);
+      expect(active.nextActionTimes.every((t) => t.endsWith('T13:00:00.000Z'))).toBe(true);
+    });
+
+    it('gives a scheduled action run late (a backfill) the run date it was scheduled for, not the day it ran', async () => {
+      await ensureEsrSchedule(client, TASK_QUEUE);
+      const runDate = '2031-03-04';
+      const { due } = await seedRecords(esr.store, 'EMD', runDate, { due: 1 });
+      const status = await withSystem(async () => {
+        await client.schedule.getHandle(ESR_SCHEDULE_ID).backfill({ start: new Date(`${runDate}T12:00:00Z`), end: new Date(`${runDate}T14:00:00Z`), overlap: ScheduleOverlapPolicy.ALLOW_ALL });
+        const workflowId = `${ESR_SCHEDULED_WORKFLOW_ID}-${runDate}T13:00:00Z`;
+        await eventually(async () => client.workflow.getHandle(workflowId).describe().then(() => true, () => false), 20_000, `the scheduled workflow ${workflowId}`);
+        return (await client.workflow.getHandle(workflowId).result()) as EsrRunStatus;
+      });
+      expect(status.runDate).toBe(runDate);
+      expect(status.deaneries.map((d) => d.stage)).toEqual(DEANERIES.map(() => 'done'));
+      expect((await esr.store.records.findOne({ _id: due[0] ?? '' }))?.status).toBe('EXPORTED');
+    });
+
+    it('`tisw esr run` waits for the outcome through the lane and reports each deanery as it is done', async () => {
+      const runDate = uniqueRunDate();
+      await seedRecords(esr.store, 'KSS', runDate, { due: 2 });
+      const seen: string[] = [];
+      const status = await withSystem(() =>
+        requestEsrRun(client, {
+          runDate,
+          deaneries: ['EMD', 'KSS'],
+          timings: TIMINGS,
+          taskQueue: TASK_QUEUE,
+          pollMs: 20,
+          onStatus: (s) => seen.push(s.deaneries.map((d) => `${d.deanery}:${d.stage}`).join(',')),
+        }),
+      );
+      expect(filesOf(status).map((f) => [f.deanery, f.recordCount])).toEqual([['EMD', 0], ['KSS', 2]]);
+      expect(seen.at(-1)).toBe('EMD:done,KSS:done');
+    });
   });
 });

@@ -12,6 +12,7 @@ import { probeWorkflowId, TASK_QUEUE } from '../shared/contract';
 import { up } from '../local/up';
 import { createWorker, installRuntime } from '../worker/worker';
 import { checkHealth } from './health';
+import { registerEsrCommands } from './esr';
 import { CommandFailed, EXIT, exitCodeFor, print, printJson, reportError, setSecrets } from './output';
 import { runFloorBench, printFloor } from '../../bench/floor';
 
@@ -113,6 +114,7 @@ export function buildProgram(): Command {
       else printFloor(figures, print);
     });
 
+  registerEsrCommands(program);
   return program;
 }
 
