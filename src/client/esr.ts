@@ -1,17 +1,17 @@
 /**
  * The ESR side of `tisw`: the daily Schedule (`tisw schedule ...`), one day's run and backfills
- * (`tisw esr run`, `tisw esr backfill`), and the reference exporter (`tisw receivers`). Every run goes
+ * (`tisw esr run`, `tisw esr backfill`), and the reference exporter alone (`tisw esr exporter`; `tisw receivers`
+ * runs it beside the CoJ receiver through startEsrReceiver). Every run goes
  * through the one lane (esrRequestWorkflow signals esrLaneWorkflow), so a re-run or backfill started
  * while the scheduled run is going waits its turn.
  */
 import { randomUUID } from 'node:crypto';
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleSpec } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptions, type ScheduleSpec } from '@temporalio/client';
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../config/config';
 import { createLogger } from '../config/logger';
 import { connectClient } from '../adapters/temporal';
-import { EsrStore } from '../adapters/esr-store';
-import { startEsrExporter } from '../receivers/esr-exporter';
+import { startEsrReceiver } from '../receivers/esr-exporter';
 import {
   DEANERIES,
   ESR_SCHEDULE_ID,
@@ -45,33 +45,38 @@ export const ESR_SCHEDULE: { spec: ScheduleSpec & { cronExpressions: string[] };
   policies: { overlap: ScheduleOverlapPolicy.ALLOW_ALL, catchupWindow: 7 * 86_400_000, pauseOnFailure: false },
 };
 
+/** The daily ESR schedule as a definition (the shape a list of the project's schedules takes). */
+export function esrScheduleDefinition(taskQueue: string = TASK_QUEUE): ScheduleOptions {
+  return {
+    scheduleId: ESR_SCHEDULE_ID,
+    spec: ESR_SCHEDULE.spec,
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'esrRequestWorkflow',
+      workflowId: ESR_SCHEDULED_WORKFLOW_ID,
+      taskQueue,
+      args: [{} satisfies EsrRequestInput],
+    },
+    policies: ESR_SCHEDULE.policies,
+    state: { note: 'daily ESR app files (created by tis-workflows)' },
+  };
+}
+
 /** Creates the daily schedule, or brings an existing one up to date keeping its paused state and note. */
 export async function ensureEsrSchedule(client: Client, taskQueue: string = TASK_QUEUE): Promise<'created' | 'updated'> {
-  const action = {
-    type: 'startWorkflow' as const,
-    workflowType: 'esrRequestWorkflow',
-    workflowId: ESR_SCHEDULED_WORKFLOW_ID,
-    taskQueue,
-    args: [{} satisfies EsrRequestInput],
-  };
+  const definition = esrScheduleDefinition(taskQueue);
   try {
-    await client.schedule.create({
-      scheduleId: ESR_SCHEDULE_ID,
-      spec: ESR_SCHEDULE.spec,
-      action,
-      policies: ESR_SCHEDULE.policies,
-      state: { note: 'daily ESR app files (created by tisw)' },
-    });
+    await client.schedule.create(definition);
     return 'created';
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
   }
   await client.schedule.getHandle(ESR_SCHEDULE_ID).update((previous) => ({
-    spec: ESR_SCHEDULE.spec,
-    action,
+    ...previous,
+    spec: definition.spec,
+    action: definition.action as typeof previous.action,
     policies: ESR_SCHEDULE.policies,
-    // An operator's pause (and its note) is theirs to lift.
-    state: { paused: previous.state.paused, ...(previous.state.note !== undefined && { note: previous.state.note }) },
+    // previous.state keeps an operator's pause and its note
   }));
   return 'updated';
 }
@@ -295,14 +300,13 @@ export function registerEsrCommands(program: Command): void {
     return 'triggered';
   });
 
-  program
-    .command('receivers')
-    .description('run the reference ESR data exporter (consumes app-file commands, writes files to TISW_ESR_FILES_DIR) until Ctrl-C')
+  esr
+    .command('exporter')
+    .description('run the reference ESR data exporter alone (consumes app-file commands, writes files to TISW_ESR_FILES_DIR) until Ctrl-C')
     .action(async () => {
       const cfg = config();
-      const log = createLogger(cfg, 'tisw-receivers');
-      const store = await EsrStore.open(cfg.mongo.esr, 'tisw-esr-exporter');
-      const exporter = startEsrExporter({ amqpUrl: cfg.amqp.url, store, filesDir: cfg.esr.filesDir, log });
+      const log = createLogger(cfg, 'tisw-esr-exporter');
+      const exporter = await startEsrReceiver(cfg, log);
       await exporter.ready;
       log.info({ filesDir: cfg.esr.filesDir }, 'ESR data exporter running');
       await new Promise<void>((resolve) => {
@@ -310,6 +314,5 @@ export function registerEsrCommands(program: Command): void {
         process.once('SIGTERM', resolve);
       });
       await exporter.stop();
-      await store.close();
     });
 }

@@ -21,6 +21,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ConsumeMessage } from 'amqplib';
+import type { Config } from '../config/config';
 import type { Logger } from '../config/logger';
 import { readJsonMessage, startConsumer, type Consumer, type ConsumerContext, type Outcome } from '../adapters/amqp-consumer';
 import { EsrStore, SequenceConflictError, type AppFileDocument, type GeneratedAppRecord } from '../adapters/esr-store';
@@ -194,3 +195,16 @@ async function writeFileAtomically(dir: string, name: string, content: string): 
   await fs.rename(temporary, path.join(dir, name));
 }
 
+
+/** The exporter as `tisw receivers` runs it: opens the ESR store from the config; stop() closes it too. */
+export async function startEsrReceiver(config: Config, log: Logger): Promise<Consumer> {
+  const store = await EsrStore.open(config.mongo.esr, 'tisw-esr-exporter');
+  const exporter = startEsrExporter({ amqpUrl: config.amqp.url, store, filesDir: config.esr.filesDir, log });
+  return {
+    ready: exporter.ready,
+    async stop() {
+      await exporter.stop();
+      await store.close();
+    },
+  };
+}
