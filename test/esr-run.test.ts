@@ -65,9 +65,9 @@ describe('the ESR run through the one lane', () => {
     await esr.close();
   });
 
-  async function withSystem<T>(fn: (exporter: EsrExporter | undefined) => Promise<T>, exporterOptions: Partial<EsrExporterOptions> | 'none' = {}): Promise<T> {
-    const worker = await createWorker(config, testLogger(config), { worker: { taskQueue: TASK_QUEUE } });
-    const running = worker.run();
+  async function withSystem<T>(fn: (exporter: EsrExporter | undefined) => Promise<T>, exporterOptions: Partial<EsrExporterOptions> | 'none' = {}, workers = 1): Promise<T> {
+    const cluster = await Promise.all(Array.from({ length: workers }, (_, i) => createWorker(config, testLogger(config), { identity: `esr-test-worker-${i}`, worker: { taskQueue: TASK_QUEUE } })));
+    const running = cluster.map((w) => w.run());
     const exporter =
       exporterOptions === 'none'
         ? undefined
@@ -77,8 +77,8 @@ describe('the ESR run through the one lane', () => {
       return await fn(exporter);
     } finally {
       await exporter?.stop();
-      worker.worker.shutdown();
-      await running;
+      for (const w of cluster) w.worker.shutdown();
+      await Promise.all(running);
     }
   }
 
@@ -210,7 +210,7 @@ describe('the ESR run through the one lane', () => {
     expect(files.map((f) => f.deanery)).toEqual(['EMD', 'SEV', 'NTH']);
   });
 
-  it('runs a backfill started while another run is going after it, never two generations at once', async () => {
+  it('runs a backfill started while another run is going after it, never two generations at once, on a cluster of two workers', async () => {
     const [day1, day2] = [uniqueRunDate(), uniqueRunDate()];
     for (const d of DEANERIES) {
       await seedRecords(esr.store, d, day1, { due: 1 });
@@ -220,7 +220,7 @@ describe('the ESR run through the one lane', () => {
       const scheduled = await startRun(day1);
       const backfill = await startRun(day2);
       await Promise.all([scheduled.result(), backfill.result()]);
-    });
+    }, {}, 2);
     const files = [...(await esr.store.appFilesOf(day1)), ...(await esr.store.appFilesOf(day2))].sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
     expect(files).toHaveLength(26);
     for (let i = 1; i < files.length; i++) {
