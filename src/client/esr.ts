@@ -29,6 +29,8 @@ import {
 import { isoDate } from '../shared/messages';
 import { print, printJson, setSecrets, UsageError } from './output';
 import { progress } from './progress';
+import { installRuntime } from '../worker/worker';
+import { printEsrBench, runEsrBench } from '../../bench/esr';
 
 // -------------------------------------------------------------------------------------------------
 // The Schedule
@@ -299,6 +301,24 @@ export function registerEsrCommands(program: Command): void {
     await client.schedule.getHandle(ESR_SCHEDULE_ID).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
     return 'triggered';
   });
+
+  // `tisw bench esr`, beside the other benchmarks when the program has them.
+  const bench = program.commands.find((c) => c.name() === 'bench') ?? program.command('bench').description('benchmarks');
+  bench
+    .command('esr')
+    .description('one ESR day (13 deaneries x R due records) through Temporal and straight to the exporter, with the floor, on throwaway servers')
+    .option('--records <n>', 'due records per deanery', (v) => {
+      if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--records must be a whole number of at least 1; got "${v}"`);
+      return Number(v);
+    }, 200)
+    .option('--json', 'print the figures as JSON')
+    .action(async (opts: { records: number; json?: boolean }) => {
+      const cfg = config();
+      installRuntime({ ...cfg, logLevel: 'warn', metricsPort: 0 }, createLogger({ ...cfg, logLevel: 'warn' }, 'tisw-bench'));
+      const figures = await runEsrBench(cfg, { recordsPerDeanery: opts.records, progress: !opts.json && process.stderr.isTTY });
+      if (opts.json) printJson(figures);
+      else printEsrBench(figures, print);
+    });
 
   esr
     .command('exporter')
