@@ -4,12 +4,13 @@
  */
 import { createAlertActivities } from './alert.activities';
 import { createCojActivities, type CojDeps } from './coj.activities';
+import { createEsrActivities, type EsrDeps } from './esr.activities';
 import { createFloorActivities } from './floor.activities';
 import { createProbeActivities, type ProbeDeps } from './probe.activities';
 import { createReconciliationActivities, type ReconciliationDeps } from './reconciliation.activities';
 import { createMonitorActivities, type MonitorDeps } from './monitor.activities';
 
-export type ActivityDeps = ProbeDeps & CojDeps & ReconciliationDeps & MonitorDeps;
+export type ActivityDeps = ProbeDeps & CojDeps & ReconciliationDeps & MonitorDeps & EsrDeps;
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -19,5 +20,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createCojActivities(deps),
     ...createReconciliationActivities(deps),
     ...createMonitorActivities(deps),
+    ...createEsrActivities(deps),
   };
 }

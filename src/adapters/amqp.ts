@@ -21,6 +21,8 @@ export interface MessageProperties {
   replyTo?: string;
   /** Message type, e.g. "coj.signed". */
   type?: string;
+  /** Per-message TTL in ms: the broker drops the message if it is still queued after this long. */
+  expiration?: number;
 }
 
 export interface AmqpOptions {

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { CONFIG_VARIABLES, loadConfig, type Config } from '../config/config';
+import { CONFIG_VARIABLES, type Config } from '../config/config';
 import { createLogger } from '../config/logger';
 import { connectClient, ensureSearchAttributes } from '../adapters/temporal';
 import { probeWorkflowId } from '../shared/contract';
@@ -19,15 +19,10 @@ import { registerCojCommands } from './coj-commands';
 import { ensureSchedules } from './schedules';
 import { ensureMonitor } from './monitor';
 import { runReceivers } from '../receivers/run';
-import { CommandFailed, EXIT, exitCodeFor, print, printJson, reportError, setSecrets } from './output';
+import { registerEsrCommands } from './esr';
+import { CommandFailed, EXIT, exitCodeFor, print, printJson, reportError, config } from './output';
 import { runFloorBench, printFloor } from '../../bench/floor';
 import { printCoj, runCojBench } from '../../bench/coj';
-
-function config(): Config {
-  const loaded = loadConfig();
-  setSecrets(loaded.secrets);
-  return loaded;
-}
 
 export function buildProgram(): Command {
   const program = new Command('tisw')
@@ -169,6 +164,7 @@ export function buildProgram(): Command {
       else printCoj(figures, print);
     });
 
+  registerEsrCommands(program);
   return program;
 }
 

@@ -2,7 +2,7 @@
  * How every command ends and prints: exit 0 on success, 1 on failure, 2 on a usage error; errors are
  * one plain line on stderr with every configured secret scrubbed; `--json` output is one JSON document.
  */
-import { ConfigError } from '../config/config';
+import { ConfigError, loadConfig, type Config } from '../config/config';
 import { redactor } from '../config/redact';
 import { InvalidInputError } from '../shared/errors';
 
@@ -20,8 +20,11 @@ export class CommandFailed extends Error {
 
 let redact = (text: string): string => text;
 
-export function setSecrets(secrets: readonly string[]): void {
-  redact = redactor(secrets);
+/** The configuration, for a command: loaded from the environment, its secrets kept out of all output. */
+export function config(): Config {
+  const loaded = loadConfig();
+  redact = redactor(loaded.secrets);
+  return loaded;
 }
 
 export function printJson(value: unknown): void {

@@ -4,8 +4,10 @@
  */
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
 import type { Config } from '../config/config';
+import { ESR_SCHEDULE_ID } from '../shared/contract';
+import { esrScheduleDefinition } from './esr';
 
-export const SCHEDULE_IDS = { cojReconciliation: 'tisw-coj-reconciliation' } as const;
+export const SCHEDULE_IDS = { cojReconciliation: 'tisw-coj-reconciliation', esrDaily: ESR_SCHEDULE_ID } as const;
 
 export function scheduleDefinitions(config: Config): ScheduleOptions[] {
   return [
@@ -23,26 +25,30 @@ export function scheduleDefinitions(config: Config): ScheduleOptions[] {
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10 minutes' },
       state: { note: 'created by tis-workflows: finds signed CoJs that have no submission workflow' },
     },
+    esrScheduleDefinition(config.temporal.taskQueue),
   ];
 }
 
 export async function ensureSchedules(client: Client, config: Config): Promise<Array<{ scheduleId: string; outcome: 'created' | 'updated' }>> {
   const results: Array<{ scheduleId: string; outcome: 'created' | 'updated' }> = [];
-  for (const definition of scheduleDefinitions(config)) {
-    try {
-      await client.schedule.create(definition);
-      results.push({ scheduleId: definition.scheduleId, outcome: 'created' });
-    } catch (err) {
-      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-      await client.schedule.getHandle(definition.scheduleId).update((previous) => ({
-        ...previous,
-        spec: definition.spec,
-        action: definition.action as typeof previous.action,
-        policies: { ...previous.policies, ...definition.policies },
-        // previous.state keeps an operator's pause and note
-      }));
-      results.push({ scheduleId: definition.scheduleId, outcome: 'updated' });
-    }
-  }
+  for (const definition of scheduleDefinitions(config)) results.push({ scheduleId: definition.scheduleId, outcome: await ensureSchedule(client, definition) });
   return results;
+}
+
+/** Creates one schedule, or updates its spec, action and policies in place (its state: pause and note, kept). */
+export async function ensureSchedule(client: Client, definition: ScheduleOptions): Promise<'created' | 'updated'> {
+  try {
+    await client.schedule.create(definition);
+    return 'created';
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+  await client.schedule.getHandle(definition.scheduleId).update((previous) => ({
+    ...previous,
+    spec: definition.spec,
+    action: definition.action as typeof previous.action,
+    policies: { ...previous.policies, ...definition.policies },
+    // previous.state keeps an operator's pause and note
+  }));
+  return 'updated';
 }

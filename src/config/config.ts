@@ -76,6 +76,10 @@ export interface Config {
     /** The acknowledgement queue holding more than this many replies is growing: one alert. @default 100 */
     ackBacklog: number;
   };
+  esr: {
+    /** Where the reference ESR data exporter writes app files (S3 in production). @default <dataDir>/esr-files */
+    filesDir: string;
+  };
   /** Port of the worker's Prometheus endpoint; 0 turns it off. @default 9464 */
   metricsPort: number;
   /** @default info */
@@ -167,10 +171,12 @@ export function loadConfig(env: Env = process.env): Config {
       idleAfterMs: 1000 * integer('MONITOR_IDLE_AFTER_SECONDS', get('MONITOR_IDLE_AFTER_SECONDS'), 0),
       ackBacklog: integer('MONITOR_ACK_BACKLOG', get('MONITOR_ACK_BACKLOG'), 1),
     },
+    esr: { filesDir: '' },
     metricsPort: integer('TISW_METRICS_PORT', get('TISW_METRICS_PORT'), 0, 65535),
     logLevel: parse('LOG_LEVEL', get('LOG_LEVEL'), z.enum(['debug', 'info', 'warn', 'error']), 'one of debug, info, warn, error'),
     secrets: [],
   };
+  config.esr.filesDir = path.resolve(nonEmpty(env.TISW_ESR_FILES_DIR) ?? path.join(config.local.dataDir, 'esr-files'));
   config.secrets = [...secrets];
   return config;
 }
@@ -292,6 +298,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [name: string, meaning: st
   ['TISW_DATA_DIR', 'local state of `tisw up` (default $XDG_DATA_HOME/tis-workflows or ~/.local/share/tis-workflows)'],
   ['TISW_TEMPORAL_UI_PORT', `local Temporal UI port (default ${DEFAULTS.TISW_TEMPORAL_UI_PORT})`],
   ['TISW_POSTGRESQL_URL', `PostgreSQL behind the local FerretDB (default ${DEFAULTS.TISW_POSTGRESQL_URL})`],
+  ['TISW_ESR_FILES_DIR', 'where the reference ESR data exporter writes app files (default $TISW_DATA_DIR/esr-files)'],
   ['TISW_METRICS_PORT', `worker Prometheus port, 0 for none (default ${DEFAULTS.TISW_METRICS_PORT})`],
   ['LOG_LEVEL', `debug, info, warn or error (default ${DEFAULTS.LOG_LEVEL})`],
   ['TISW_ALERT_WEBHOOK_URL', 'Slack-compatible webhook for alerts (secret); unset: log and metric only'],

@@ -1,5 +1,5 @@
 /**
- * `tisw receivers`: the reference receivers in one process, until SIGINT/SIGTERM. Each consumes with
+ * `tisw receivers`: the reference receivers (TIS CoJ receiver, ESR data exporter) in one process, until SIGINT/SIGTERM. Each consumes with
  * manual acks, so stopping hands unfinished messages back to the broker.
  */
 import type { Config } from '../config/config';
@@ -8,6 +8,7 @@ import { openMongo } from '../adapters/mongo';
 import { TisStore } from '../adapters/tis-store';
 import type { Consumer } from '../adapters/amqp-consumer';
 import { startCojReceiver } from './coj-receiver';
+import { startEsrReceiver } from './esr-exporter';
 
 export interface Receivers {
   ready: Promise<void>;
@@ -16,7 +17,7 @@ export interface Receivers {
 
 export async function startReceivers(config: Config, log: Logger): Promise<Receivers> {
   const tis = await openMongo(config.mongo.tis, 'tisw-receivers');
-  const consumers: Consumer[] = [startCojReceiver({ amqpUrl: config.amqp.url, tisStore: new TisStore(tis.db), log })];
+  const consumers: Consumer[] = [startCojReceiver({ amqpUrl: config.amqp.url, tisStore: new TisStore(tis.db), log }), await startEsrReceiver(config, log)];
   return {
     ready: Promise.all(consumers.map((c) => c.ready)).then(() => undefined),
     async stop() {

@@ -37,3 +37,19 @@ export const reply = z.discriminatedUnion('status', [
 export function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(message)'}: ${i.message}`).join('; ');
 }
+
+/** A calendar day, YYYY-MM-DD, that exists. */
+export const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
+  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'is not a real date');
+
+/**
+ * The ESR app-file command. The deanery is only checked for shape here: an unknown code is a separate,
+ * named rejection (the exporter says which codes it knows).
+ */
+export const appFileCommand = z.object({
+  commandId: z.string().regex(/^[\w.:-]{1,200}$/, 'must be 1-200 letters, digits, _ . : or -'),
+  deanery: z.string().regex(/^[A-Z]{3}$/, 'must be a three-letter deanery code, e.g. KSS'),
+  runDate: isoDate,
+});

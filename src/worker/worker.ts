@@ -7,9 +7,10 @@ import { DefaultLogger, Runtime, Worker, type LogLevel, type WorkerOptions } fro
 import type { Config } from '../config/config';
 import type { Logger } from '../config/logger';
 import { AmqpPublisher } from '../adapters/amqp';
+import { Alerter } from '../adapters/alerts';
+import { EsrStore } from '../adapters/esr-store';
 import { openMongo } from '../adapters/mongo';
 import { connectClient, connectWorker } from '../adapters/temporal';
-import { Alerter } from '../adapters/alerts';
 import { TssStore } from '../adapters/tss-store';
 import { cojSettings } from '../client/coj';
 import { startAcknowledgementListener } from './acknowledgement-listener';
@@ -45,6 +46,8 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
     closers.push(() => tss.close());
     const tssStore = new TssStore(tss.db);
     await tssStore.ensureIndexes();
+    const esr = await EsrStore.open(config.mongo.esr, 'tisw-worker');
+    closers.push(() => esr.close());
     const client = await connectClient(config.temporal);
     closers.push(() => client.connection.close());
     const connection = await connectWorker(config.temporal);
@@ -56,7 +59,7 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       ...workflowSource(overrides.workflowBundlePath),
-      activities: createActivities({ amqp, tss: tss.db, tssStore, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url }),
+      activities: createActivities({ amqp, tss: tss.db, tssStore, esr, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url }),
       identity: overrides.identity ?? name,
       shutdownGraceTime: '10 seconds',
       ...overrides.worker,

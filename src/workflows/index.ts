@@ -4,3 +4,4 @@ export * from './floor.workflow';
 export * from './coj-submission.workflow';
 export * from './coj-reconciliation.workflow';
 export * from './system-monitor.workflow';
+export * from './esr-run.workflow';

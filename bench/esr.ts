@@ -1,0 +1,217 @@
+/**
+ * `tisw bench esr`: one day of 13 deaneries x R due records through the whole system (request ->
+ * lane -> run -> per deanery: publish, exporter, acknowledgement, check), against the same 13 commands
+ * sent one at a time straight to the exporter without Temporal, and the floor's one-activity workflow,
+ * all in one run on the same throwaway servers (own Temporal dev server with SQLite WAL state, own
+ * FerretDB database, own RabbitMQ vhost).
+ *
+ * Orchestration overhead per deanery = (run time - the exporter's own work time) / 13, where the
+ * exporter's work time is the sum of its appFiles' finishedAt - startedAt. Target: no more than twice
+ * the one-activity workflow's median latency.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../src/config/config';
+import { loadConfig } from '../src/config/config';
+import { createLogger } from '../src/config/logger';
+import { connectAmqp } from '../src/adapters/amqp';
+import { declareTopology } from '../src/adapters/amqp-topology';
+import { connectClient } from '../src/adapters/temporal';
+import { dueWindow, EsrStore, type GeneratedAppRecord } from '../src/adapters/esr-store';
+import { requestEsrRun } from '../src/client/esr';
+import { progress } from '../src/client/progress';
+import { freePort } from '../src/local/ports';
+import { addVhost, deleteVhost } from '../src/local/rabbitmq';
+import { startLocalStack, withDatabase } from '../src/local/stack';
+import { startEsrExporter } from '../src/receivers/esr-exporter';
+import { appFileCommandId, DEANERIES } from '../src/shared/contract';
+import { startAcknowledgementListener } from '../src/worker/acknowledgement-listener';
+import { createWorker } from '../src/worker/worker';
+import { measureFloor } from './floor';
+import { nowMs, round } from './measure';
+
+export interface EsrBenchOptions {
+  /** Due records per deanery. @default 200 */
+  recordsPerDeanery: number;
+  progress: boolean;
+}
+
+export interface EsrDayFigures {
+  totalMs: number;
+  exporterMs: number;
+  overheadPerDeaneryMs: number;
+}
+
+export interface EsrBenchFigures {
+  recordsPerDeanery: number;
+  throughTemporal: EsrDayFigures;
+  straightToExporter: EsrDayFigures;
+  /** throughTemporal.totalMs / straightToExporter.totalMs */
+  ratio: number;
+  floorOneActivityP50Ms: number;
+  /** overhead per deanery / floor one-activity p50; the target is at most 2. */
+  overheadToFloor: number;
+}
+
+export async function runEsrBench(base: Config, options: EsrBenchOptions): Promise<EsrBenchFigures> {
+  const id = `esr-${process.pid}`;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `tisw-bench-${id}-`));
+  const stack = await startLocalStack({
+    temporalPort: await freePort(),
+    temporalDbFile: path.join(tmp, 'temporal.db'),
+    ferretdbListen: '127.0.0.1:0',
+    postgresUrl: withDatabase(base.local.postgresUrl, 'tisw_bench'),
+    sqliteDir: path.join(tmp, 'ferretdb'),
+    parentPid: process.pid,
+    echo: false,
+    warn: (m) => process.stderr.write(`bench: ${m}\n`),
+  });
+  const vhost = `tisw-bench-${id}`;
+  const database = `tisw_bench_${process.pid}`;
+  const cleanups: Array<() => Promise<unknown>> = [async () => stack.stop(), async () => fs.rmSync(tmp, { recursive: true, force: true })];
+  try {
+    await addVhost(vhost);
+    cleanups.push(() => deleteVhost(vhost));
+    const amqp = new URL(base.amqp.url);
+    amqp.pathname = `/${vhost}`;
+    const config = loadConfig({
+      ...process.env,
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      TEMPORAL_NAMESPACE: 'default',
+      MONGODB_URI: `${stack.mongoUri}${database}`,
+      TSS_MONGODB_URI: '',
+      TIS_MONGODB_URI: '',
+      ESR_MONGODB_URI: '',
+      AMQP_URL: amqp.toString(),
+      TISW_ESR_FILES_DIR: path.join(tmp, 'esr-files'),
+      TISW_METRICS_PORT: '0',
+      LOG_LEVEL: 'warn',
+    });
+    const log = createLogger({ ...config, logLevel: 'warn' }, 'tisw-bench-esr');
+    const store = await EsrStore.open(config.mongo.esr, 'tisw-bench');
+    cleanups.push(async () => {
+      await store.db.dropDatabase();
+      await store.close();
+    });
+    const client = await connectClient(config.temporal);
+    cleanups.push(() => client.connection.close());
+    const listener = startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log, connectionName: 'tisw-bench-acknowledgements' });
+    cleanups.push(() => listener.stop());
+    const exporter = startEsrExporter({ amqpUrl: config.amqp.url, store, filesDir: config.esr.filesDir, log });
+    cleanups.push(() => exporter.stop());
+    await Promise.all([listener.ready, exporter.ready]);
+    const worker = await createWorker(config, log);
+    const running = worker.run();
+    cleanups.push(async () => {
+      worker.worker.shutdown();
+      await running;
+    });
+
+    const seed = async (runDate: string): Promise<void> => {
+      const { from } = dueWindow(runDate);
+      const records: GeneratedAppRecord[] = DEANERIES.flatMap((deanery) =>
+        Array.from({ length: options.recordsPerDeanery }, (_, i) => ({
+          _id: randomUUID(),
+          deanery,
+          placementId: `P${i}`,
+          positionNumber: `${deanery}/RTH01/${i}`,
+          applicant: { forenames: 'Ada', surname: `Lovelace${i}` },
+          placementStartDate: from,
+          status: 'TO_EXPORT' as const,
+        })),
+      );
+      for (let i = 0; i < records.length; i += 1000) await store.records.insertMany(records.slice(i, i + 1000));
+    };
+    const exporterMs = async (runDate: string): Promise<number> =>
+      (await store.appFilesOf(runDate)).reduce((sum, f) => sum + ((f.finishedAt?.getTime() ?? 0) - f.startedAt.getTime()), 0);
+    const day = (total: number, exporter: number): EsrDayFigures => ({ totalMs: round(total), exporterMs: round(exporter), overheadPerDeaneryMs: round((total - exporter) / DEANERIES.length) });
+
+    // Warm-up: starts the lane and loads the workflow code.
+    await requestEsrRun(client, { taskQueue: config.temporal.taskQueue, runDate: '2090-01-01', deaneries: ['EMD'] });
+
+    const viaTemporal = '2090-06-01';
+    await seed(viaTemporal);
+    const bar = progress(`ESR day through Temporal (13 x ${options.recordsPerDeanery})`, DEANERIES.length, options.progress);
+    let done = 0;
+    const t0 = nowMs();
+    await requestEsrRun(client, {
+      taskQueue: config.temporal.taskQueue,
+      runDate: viaTemporal,
+      deaneries: [...DEANERIES],
+      pollMs: 200,
+      onStatus: (s) => {
+        const now = s.deaneries.filter((d) => d.stage === 'done').length;
+        if (now > done) bar.tick(now - done);
+        done = now;
+      },
+    });
+    const temporalTotal = nowMs() - t0;
+    bar.stop();
+    const throughTemporal = day(temporalTotal, await exporterMs(viaTemporal));
+
+    const direct = '2091-06-01';
+    await seed(direct);
+    const directTotal = await sendStraight(config.amqp.url, direct, options.progress);
+    const straightToExporter = day(directTotal, await exporterMs(direct));
+
+    const floor = await measureFloor(stack.temporalAddress, config.amqp.url, { burst: 50, inFlight: 10, sequential: 100, amqpRoundTrips: 100, persist: true, progress: options.progress });
+    const floorP50 = floor.oneActivityWorkflow.sequential.p50Ms;
+    return {
+      recordsPerDeanery: options.recordsPerDeanery,
+      throughTemporal,
+      straightToExporter,
+      ratio: round(throughTemporal.totalMs / straightToExporter.totalMs),
+      floorOneActivityP50Ms: floorP50,
+      overheadToFloor: round(throughTemporal.overheadPerDeaneryMs / floorP50),
+    };
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  }
+}
+
+/** The 13 commands one at a time straight to the exporter (publish, wait for its reply): no Temporal. */
+async function sendStraight(url: string, runDate: string, showProgress: boolean): Promise<number> {
+  const connection = await connectAmqp({ url, connectionName: 'tisw-bench-direct' });
+  try {
+    const channel = await connection.createConfirmChannel();
+    await declareTopology(channel);
+    const { queue } = await channel.assertQueue('', { exclusive: true });
+    const waiting = new Map<string, () => void>();
+    await channel.consume(queue, (m) => m && waiting.get(String(m.properties.correlationId))?.(), { noAck: true });
+    const bar = progress('ESR day straight to the exporter', DEANERIES.length, showProgress);
+    const t0 = nowMs();
+    for (const deanery of DEANERIES) {
+      const commandId = appFileCommandId(runDate, deanery, 1);
+      await new Promise<void>((resolve, reject) => {
+        waiting.set(commandId, resolve);
+        channel.publish('', 'esr.queue.appfilegenerationcommand.create.dataexporter', Buffer.from(JSON.stringify({ commandId, deanery, runDate })), {
+          persistent: true,
+          mandatory: true,
+          contentType: 'application/json',
+          messageId: commandId,
+          correlationId: commandId,
+          replyTo: queue,
+        }, (err: unknown) => err && reject(new Error('nacked')));
+      });
+      bar.tick();
+    }
+    const total = nowMs() - t0;
+    bar.stop();
+    return total;
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+export function printEsrBench(f: EsrBenchFigures, print: (line: string) => void): void {
+  print(`ESR app files — 13 deaneries x ${f.recordsPerDeanery} due records, one day each way, same servers`);
+  const line = (label: string, d: EsrDayFigures): void =>
+    print(`  ${label.padEnd(34)} ${d.totalMs} ms in all; exporter's own work ${d.exporterMs} ms; overhead per deanery ${d.overheadPerDeaneryMs} ms`);
+  line('through Temporal (lane, run)', f.throughTemporal);
+  line('straight to the exporter', f.straightToExporter);
+  print(`  ratio (through Temporal / straight) ${f.ratio}`);
+  print(`  floor: one-activity workflow p50    ${f.floorOneActivityP50Ms} ms`);
+  print(`  overhead per deanery / floor p50    ${f.overheadToFloor} (target: at most 2)`);
+}

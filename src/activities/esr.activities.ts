@@ -1,0 +1,49 @@
+/**
+ * The ESR run's I/O: publishing an app-file command (with confirms), checking what is still due after a
+ * file, and raising the alert for a deanery that keeps failing.
+ */
+import type { AmqpPublisher } from '../adapters/amqp';
+import type { Alerter } from '../adapters/alerts';
+import type { EsrStore } from '../adapters/esr-store';
+import { QUEUES, type AppFileCommand } from '../shared/contract';
+
+export interface EsrDeps {
+  amqp: AmqpPublisher;
+  esr: EsrStore;
+  alerter: Alerter;
+}
+
+export function createEsrActivities({ amqp, esr, alerter }: EsrDeps) {
+  return {
+    /**
+     * Publishes the command; the exporter replies to the acknowledgement queue with `correlationId` (the
+     * waiting workflow's id). The copy expires when the workflow would resend it anyway: a command that
+     * keeps failing in the exporter (requeued at the head of the queue) cannot pile up copies or hold back
+     * the next deanery's command for longer than that.
+     */
+    async publishAppFileCommand({ command, correlationId, expiresAfterMs }: { command: AppFileCommand; correlationId: string; expiresAfterMs: number }): Promise<void> {
+      await amqp.publish(QUEUES.esrAppFileCommand, command, {
+        messageId: command.commandId,
+        correlationId,
+        replyTo: QUEUES.acknowledgement,
+        type: 'esr.appfilegenerationcommand.create',
+        expiration: expiresAfterMs,
+      });
+    },
+
+    /** Due TO_EXPORT records of the deanery still left, not counting those the exporter reported as unusable. */
+    async remainingDueRecords({ deanery, runDate, excludeIds }: { deanery: string; runDate: string; excludeIds: string[] }): Promise<number> {
+      return esr.remainingDue(deanery, runDate, excludeIds);
+    },
+
+    async raiseEsrDeaneryAlert(alert: { runDate: string; deanery: string; reason: string; attempts: number; workflowId: string }): Promise<void> {
+      await alerter.raise({
+        kind: 'esr-deanery-failing',
+        summary: `ESR app file for deanery ${alert.deanery} (run date ${alert.runDate}) is failing: ${alert.reason}`,
+        details: alert,
+      });
+    },
+  };
+}
+
+export type EsrActivities = ReturnType<typeof createEsrActivities>;

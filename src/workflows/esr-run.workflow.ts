@@ -1,0 +1,314 @@
+/**
+ * Daily ESR app files, in three workflows:
+ *
+ * - esrRunWorkflow: one day's files. The deaneries strictly one after another; per deanery: publish the
+ *   command, wait for the exporter's acknowledgement (a signal) with `condition(..., resendAfter)`,
+ *   publish again with backoff; then check that no due TO_EXPORT record is left (else a new command, a
+ *   new file). A deanery that keeps failing raises an alert naming it and the reason; the run moves on
+ *   and comes back to it after a pause, and ends only when every deanery has its file.
+ *
+ * - esrLaneWorkflow: THE ONE LANE. A single long-lived workflow with a fixed id (ESR_LANE_WORKFLOW_ID)
+ *   takes run requests by signal, queues them in arrival order and runs each as a child esrRunWorkflow,
+ *   awaiting it before starting the next; it continues as new (carrying its queue) to keep its history
+ *   short. Why this design: Temporal itself guarantees at most one open execution per workflow id in a
+ *   namespace, whichever worker of a cluster runs it, so "one lane" needs no lock of ours, no lease that
+ *   can expire under a slow worker, and no database (FerretDB has no transactions). Scheduled runs,
+ *   backfills and re-runs all enter by the same door, so at most one generation is ever in flight and the
+ *   shared file-sequence counter is never updated concurrently. The queue is visible (esrLaneStatusQuery).
+ *
+ * - esrRequestWorkflow: the door. The Schedule and the CLI start one per request; it signals the lane
+ *   (starting it if it is not running), waits for the lane to report the outcome, and returns it. A
+ *   scheduled request takes its run date from the time it was scheduled for, so catch-up and backfilled
+ *   actions get their own day.
+ */
+import {
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  executeChild,
+  getExternalWorkflowHandle,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  sleep,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { EsrActivities } from '../activities/esr.activities';
+import {
+  acknowledgementSignal,
+  appFileCommandId,
+  DEANERIES,
+  DEFAULT_ESR_TIMINGS,
+  ESR_LANE_WORKFLOW_ID,
+  esrLaneStatusQuery,
+  esrRunFinishedSignal,
+  esrRunRequestSignal,
+  esrRunStatusQuery,
+  esrRunWorkflowId,
+  isDeanery,
+  SEARCH_ATTRIBUTES,
+  type Acknowledgement,
+  type AppFileReply,
+  type Deanery,
+  type EsrDeaneryStage,
+  type EsrDeaneryStatus,
+  type EsrLaneState,
+  type EsrRequestInput,
+  type EsrRunOutcome,
+  type EsrRunRequest,
+  type EsrRunStatus,
+  type EsrTimings,
+} from '../shared/contract';
+
+const { publishAppFileCommand, remainingDueRecords, raiseEsrDeaneryAlert } = proxyActivities<EsrActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '20 seconds', maximumAttempts: 5 },
+});
+
+const invalid = (message: string): ApplicationFailure => ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message });
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+function checkRunDate(runDate: string): void {
+  if (!DATE.test(runDate) || Number.isNaN(Date.parse(`${runDate}T00:00:00Z`)) || !new Date(`${runDate}T00:00:00Z`).toISOString().startsWith(runDate)) {
+    throw invalid(`runDate must be a real date YYYY-MM-DD; got "${runDate}"`);
+  }
+}
+
+function checkDeaneries(deaneries: readonly string[]): Deanery[] {
+  const unknown = deaneries.filter((d) => !isDeanery(d));
+  if (unknown.length > 0) throw invalid(`unknown deanery ${unknown.join(', ')}; known: ${DEANERIES.join(', ')}`);
+  if (deaneries.length === 0) throw invalid('no deanery to run');
+  // TIS's order, whatever order they were given in; each once.
+  return DEANERIES.filter((d) => deaneries.includes(d));
+}
+
+function checkTimings(timings: EsrTimings): void {
+  for (const [name, value] of Object.entries(timings)) {
+    if (!Number.isInteger(value) || value < 1) throw invalid(`timings.${name} must be a whole number of at least 1; got ${String(value)}`);
+  }
+}
+
+const message = (err: unknown): string => (err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err));
+
+// -------------------------------------------------------------------------------------------------
+// One day's files
+
+export async function esrRunWorkflow(request: EsrRunRequest): Promise<EsrRunStatus> {
+  checkRunDate(request.runDate);
+  const deaneries = checkDeaneries(request.deaneries);
+  const timings = { ...DEFAULT_ESR_TIMINGS, ...request.timings };
+  checkTimings(timings);
+  const { runDate } = request;
+  const self = workflowInfo().workflowId;
+
+  const status: EsrRunStatus = {
+    requestId: request.requestId,
+    runDate,
+    stage: 'running',
+    deaneries: deaneries.map((deanery) => ({ deanery, stage: 'pending', pass: 1, attempts: 0, lastFailure: null, alerts: 0, files: [] })),
+  };
+  const acks = new Map<string, Acknowledgement>();
+  let awaiting = '';
+  setHandler(acknowledgementSignal, (ack) => {
+    // A rejection may carry no commandId: it answers the command being waited for. Late and duplicate acks are harmless.
+    const commandId = typeof ack.result.commandId === 'string' ? ack.result.commandId : awaiting;
+    if (commandId && !acks.has(commandId)) acks.set(commandId, ack);
+  });
+  setHandler(esrRunStatusQuery, () => status);
+
+  const show = (d: EsrDeaneryStatus, stage: EsrDeaneryStage): void => {
+    d.stage = stage;
+    upsertSearchAttributes([
+      { key: SEARCH_ATTRIBUTES.deanery, value: d.deanery },
+      { key: SEARCH_ATTRIBUTES.stage, value: stage },
+    ]);
+  };
+  upsertSearchAttributes([
+    { key: SEARCH_ATTRIBUTES.runDate, value: runDate },
+    { key: SEARCH_ATTRIBUTES.stage, value: 'running' },
+  ]);
+
+  /** Publishes the command until acknowledged, at most attemptsPerRound times; the acknowledgement, or undefined. */
+  const acknowledged = async (d: EsrDeaneryStatus, commandId: string): Promise<Acknowledgement | undefined> => {
+    awaiting = commandId;
+    let wait = timings.resendInitialMs;
+    for (let attempt = 1; attempt <= timings.attemptsPerRound && !acks.has(commandId); attempt++) {
+      show(d, 'publishing');
+      d.attempts++;
+      try {
+        await publishAppFileCommand({ command: { commandId, deanery: d.deanery, runDate }, correlationId: self, expiresAfterMs: wait });
+        show(d, 'awaiting-acknowledgement');
+        if (await condition(() => acks.has(commandId), wait)) break;
+        d.lastFailure = `no acknowledgement from the exporter within ${wait} ms (attempt ${attempt})`;
+      } catch (err) {
+        d.lastFailure = `publishing the command failed: ${message(err)}`;
+        await condition(() => acks.has(commandId), wait);
+      }
+      wait = Math.min(wait * 2, timings.resendMaxMs);
+    }
+    return acks.get(commandId);
+  };
+
+  const failing = async (d: EsrDeaneryStatus, reason: string): Promise<false> => {
+    show(d, 'failing');
+    d.lastFailure = reason;
+    d.alerts++;
+    await raiseEsrDeaneryAlert({ runDate, deanery: d.deanery, reason, attempts: d.attempts, workflowId: self });
+    return false;
+  };
+
+  /** One round for one deanery: true once it has its file(s) and nothing due is left. */
+  const runDeanery = async (d: EsrDeaneryStatus): Promise<boolean> => {
+    for (let passes = 0; passes < timings.maxPasses; passes++) {
+      const commandId = appFileCommandId(runDate, d.deanery, d.pass);
+      const ack = await acknowledged(d, commandId);
+      if (!ack) return failing(d, d.lastFailure ?? 'no acknowledgement');
+      if (ack.status === 'rejected') {
+        acks.delete(commandId); // a rejection is not a file: ask again next round
+        return failing(d, `the exporter rejected command ${commandId}: ${ack.reason}`);
+      }
+      const file = ack.result as unknown as AppFileReply;
+      if (!d.files.some((f) => f.commandId === file.commandId)) d.files.push(file);
+      show(d, 'checking');
+      const left = await remainingDueRecords({ deanery: d.deanery, runDate, excludeIds: (file.skipped ?? []).map((s) => s.recordId) });
+      if (left === 0) {
+        show(d, 'done');
+        d.lastFailure = null;
+        return true;
+      }
+      d.lastFailure = `${left} due record(s) still TO_EXPORT after ${file.fileName}`;
+      d.pass++; // a new command: a new file for what is left
+    }
+    return failing(d, d.lastFailure ?? 'records still due');
+  };
+
+  const pending = (): EsrDeaneryStatus[] => status.deaneries.filter((d) => d.stage !== 'done');
+  while (pending().length > 0) {
+    for (const d of pending()) await runDeanery(d);
+    if (pending().length > 0) {
+      status.stage = 'retrying-failed-deaneries';
+      upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: status.stage }]);
+      await sleep(timings.roundPauseMs);
+    }
+  }
+  status.stage = 'done';
+  upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: 'done' }]);
+  return status;
+}
+
+// -------------------------------------------------------------------------------------------------
+// The one lane
+
+/** Runs before continuing as new; keeps the history far below Temporal's limits. */
+const RUNS_PER_LANE_EXECUTION = 50;
+
+export async function esrLaneWorkflow(state: EsrLaneState = { queued: [], finished: 0, recent: [] }): Promise<never> {
+  const queued = [...state.queued];
+  const recent = [...state.recent];
+  let finished = state.finished;
+  let running: EsrRunRequest | null = null;
+  setHandler(esrRunRequestSignal, (request) => {
+    const known = recent.includes(request.requestId) || running?.requestId === request.requestId || queued.some((q) => q.requestId === request.requestId);
+    if (!known) queued.push(request);
+  });
+  setHandler(esrLaneStatusQuery, () => ({ running, queued, finished }));
+  upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: 'lane' }]);
+
+  for (let runs = 0; ; runs++) {
+    if (runs >= RUNS_PER_LANE_EXECUTION || workflowInfo().continueAsNewSuggested) {
+      await continueAsNew<typeof esrLaneWorkflow>({ queued, finished, recent: recent.slice(-200) });
+    }
+    await condition(() => queued.length > 0);
+    const request = queued.shift();
+    if (!request) continue;
+    running = request;
+    let outcome: EsrRunOutcome;
+    try {
+      const status = await executeChild(esrRunWorkflow, {
+        workflowId: esrRunWorkflowId(request),
+        args: [request],
+        typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.runDate, value: request.runDate }],
+      });
+      outcome = { requestId: request.requestId, status, error: null };
+    } catch (err) {
+      outcome = { requestId: request.requestId, status: null, error: message(err) };
+    }
+    running = null;
+    finished++;
+    recent.push(request.requestId);
+    if (request.notifyWorkflowId) {
+      try {
+        await getExternalWorkflowHandle(request.notifyWorkflowId).signal(esrRunFinishedSignal, outcome);
+      } catch {
+        // the requester is gone (terminated, or timed out): nobody to tell
+      }
+    }
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// The door: scheduled runs, `tisw esr run` and `tisw esr backfill`
+
+const SCHEDULED_START_TIME = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
+
+/** The UTC day the Schedule meant this action for (catch-up and backfill included), else the start time's. */
+function scheduledRunDate(): string {
+  const info = workflowInfo();
+  const scheduled = info.typedSearchAttributes.get(SCHEDULED_START_TIME);
+  if (scheduled) return new Date(scheduled).toISOString().slice(0, 10);
+  const fromId = /(\d{4}-\d{2}-\d{2})T\d{2}:\d{2}:\d{2}Z$/.exec(info.workflowId)?.[1];
+  return fromId ?? info.startTime.toISOString().slice(0, 10);
+}
+
+export async function esrRequestWorkflow(input: EsrRequestInput = {}): Promise<EsrRunStatus> {
+  const info = workflowInfo();
+  const runDate = input.runDate ?? scheduledRunDate();
+  checkRunDate(runDate);
+  const deaneries = checkDeaneries(input.deaneries ?? [...DEANERIES]);
+  const timings = { ...DEFAULT_ESR_TIMINGS, ...input.timings };
+  checkTimings(timings);
+  const requestId = input.requestId ?? info.workflowId.replace(/^esr-/, '');
+  if (!/^[\w.:-]{1,120}$/.test(requestId)) throw invalid(`requestId must be 1-120 letters, digits, _ . : or -; got "${requestId}"`);
+  upsertSearchAttributes([
+    { key: SEARCH_ATTRIBUTES.runDate, value: runDate },
+    { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
+  ]);
+
+  const request: EsrRunRequest = { requestId, runDate, deaneries, timings, notifyWorkflowId: info.workflowId };
+  let outcome: EsrRunOutcome | undefined;
+  setHandler(esrRunFinishedSignal, (o) => {
+    if (o.requestId === requestId) outcome = o;
+  });
+  await submitToLane(request);
+  await condition(() => outcome !== undefined);
+  if (!outcome?.status) throw ApplicationFailure.create({ type: 'EsrRunFailed', nonRetryable: true, message: outcome?.error ?? 'the run failed' });
+  upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: 'done' }]);
+  return outcome.status;
+}
+
+/** Signals the lane, starting it first if it is not running (two starters at once: one wins, the other signals). */
+async function submitToLane(request: EsrRunRequest): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await getExternalWorkflowHandle(ESR_LANE_WORKFLOW_ID).signal(esrRunRequestSignal, request);
+      return;
+    } catch {
+      // not running: start it with this request queued
+    }
+    try {
+      await startChild(esrLaneWorkflow, {
+        workflowId: ESR_LANE_WORKFLOW_ID,
+        args: [{ queued: [request], finished: 0, recent: [] }],
+        // The lane outlives whoever started it.
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+      return;
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    await sleep(Math.min(1000 * 2 ** attempt, 30_000));
+  }
+}
