@@ -5,7 +5,9 @@ import { TisStore } from '../src/adapters/tis-store';
 import { cojSettings, cojStatus, submitCoj } from '../src/client/coj';
 import { findStuck } from '../src/client/stuck';
 import { startReceivers } from '../src/receivers/run';
-import { cojWorkflowId, QUEUES } from '../src/shared/contract';
+import { randomUUID } from 'node:crypto';
+import { cojWorkflowId, DEFAULT_ESR_TIMINGS, QUEUES } from '../src/shared/contract';
+import { esrRunWorkflow } from '../src/workflows';
 import { testClient, testConfig, testLogger, withWorker } from './support/system';
 import { eventually, newSignature, signed } from './support/coj';
 
@@ -60,6 +62,34 @@ describe('tisw stuck', () => {
         const r = await findStuck(client, config, { olderThanMs: 0, limit: 1000 });
         return r.late.some((l) => l.workflowId === workflowId) ? undefined : true;
       });
+    }, config);
+  });
+
+  it('names an ESR run waiting on the exporter, with its deanery and attempts, and says the exporter is down', async () => {
+    const workflowId = `esr-run-stuck-test-${randomUUID()}`;
+    await withWorker(async () => {
+      await client.workflow.start(esrRunWorkflow, {
+        taskQueue: config.temporal.taskQueue,
+        workflowId,
+        args: [{ requestId: workflowId, runDate: '2099-03-01', deaneries: ['SEV'], timings: { ...DEFAULT_ESR_TIMINGS, resendInitialMs: 300, resendMaxMs: 600 } }],
+      });
+      try {
+        const report = await eventually('the ESR run in the stuck list', async () => {
+          const r = await findStuck(client, config, { olderThanMs: 0, limit: 1000 });
+          const run = r.late.find((l) => l.workflowId === workflowId);
+          return run && (run.attempts ?? 0) >= 2 ? r : undefined;
+        });
+        expect(report.late.find((l) => l.workflowId === workflowId)).toMatchObject({
+          kind: 'esr',
+          stage: expect.stringMatching(/publishing|awaiting-acknowledgement/),
+          lastFailure: expect.stringMatching(/no acknowledgement from the exporter/),
+          waitsOn: { queue: QUEUES.esrAppFileCommand, consumers: 0 },
+          subject: expect.stringMatching(/^ESR run for 2099-03-01, deanery SEV \(0 of 1 deaneries done\)/),
+        });
+        expect(report.verdicts).toContain(`no consumer on ${QUEUES.esrAppFileCommand}: the ESR data exporter is down`);
+      } finally {
+        await client.workflow.getHandle(workflowId).terminate('test done');
+      }
     }, config);
   });
 

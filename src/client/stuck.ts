@@ -7,11 +7,11 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config/config';
 import { readBrokerState, type BrokerState, type QueueState } from '../adapters/broker-state';
-import { cojStatusQuery, QUEUES, type CojStatus } from '../shared/contract';
+import { cojStatusQuery, esrRunStatusQuery, QUEUES, type CojStatus, type EsrRunStatus } from '../shared/contract';
 
 export interface LateRun {
   workflowId: string;
-  kind: 'coj';
+  kind: 'coj' | 'esr';
   stage: string;
   startedAt: string;
   lateByMinutes: number;
@@ -40,13 +40,38 @@ const WAITED_ON: Record<string, string> = { publishing: QUEUES.cojSigned, 'await
 
 export async function findStuck(client: Client, config: Config, options: StuckOptions): Promise<StuckReport> {
   const since = new Date(Date.now() - options.olderThanMs).toISOString();
-  const query = `WorkflowType = 'cojSubmissionWorkflow' AND ExecutionStatus = 'Running' AND TisStage IN ('publishing', 'awaiting-acknowledgement') AND StartTime < '${since}'`;
-  const broker = await readBrokerState(config.amqp.url, [QUEUES.cojSigned, QUEUES.acknowledgement], QUEUES.brokerCheck);
+  const cojQuery = `WorkflowType = 'cojSubmissionWorkflow' AND ExecutionStatus = 'Running' AND TisStage IN ('publishing', 'awaiting-acknowledgement') AND StartTime < '${since}'`;
+  const esrQuery = `WorkflowType = 'esrRunWorkflow' AND ExecutionStatus = 'Running' AND StartTime < '${since}'`;
+  const broker = await readBrokerState(config.amqp.url, [QUEUES.cojSigned, QUEUES.esrAppFileCommand, QUEUES.acknowledgement], QUEUES.brokerCheck);
   const queue = (name: string | undefined): QueueState | null => broker.queues.find((q) => q.queue === name) ?? null;
 
   const late: LateRun[] = [];
   let more = 0;
-  for await (const run of client.workflow.list({ query })) {
+  for await (const run of client.workflow.list({ query: esrQuery })) {
+    if (late.length >= options.limit) {
+      more++;
+      continue;
+    }
+    const status = await client.workflow
+      .getHandle(run.workflowId)
+      .query(esrRunStatusQuery)
+      .catch((): EsrRunStatus | undefined => undefined);
+    // The deanery it is on now (or the first failing one), which is what an operator needs to look at.
+    const open = status?.deaneries.filter((d) => d.stage !== 'done') ?? [];
+    const current = open.find((d) => d.stage === 'failing') ?? open.find((d) => d.stage !== 'pending') ?? open[0];
+    late.push({
+      workflowId: run.workflowId,
+      kind: 'esr',
+      stage: current?.stage ?? String(run.searchAttributes.TisStage?.[0] ?? 'unknown'),
+      startedAt: run.startTime.toISOString(),
+      lateByMinutes: Math.round((Date.now() - run.startTime.getTime()) / 60_000),
+      attempts: current?.attempts ?? null,
+      lastFailure: current?.lastFailure ?? null,
+      waitsOn: queue(QUEUES.esrAppFileCommand),
+      subject: `ESR run for ${String(run.searchAttributes.TisRunDate?.[0] ?? '?')}${current ? `, deanery ${current.deanery}` : ''}${status ? ` (${status.deaneries.length - open.length} of ${status.deaneries.length} deaneries done${open.some((d) => d.stage === 'failing') ? `; failing: ${open.filter((d) => d.stage === 'failing').map((d) => d.deanery).join(', ')}` : ''})` : ''}`,
+    });
+  }
+  for await (const run of client.workflow.list({ query: cojQuery })) {
     if (late.length >= options.limit) {
       more++;
       continue;
@@ -77,12 +102,16 @@ function verdicts(late: LateRun[], broker: BrokerState): string[] {
   if (!broker.reachable) out.push(`RabbitMQ is unreachable: ${broker.error ?? 'no answer'}`);
   if (broker.blocked) out.push(`broker is blocking publishers: ${broker.blocked}`);
   const coj = broker.queues.find((q) => q.queue === QUEUES.cojSigned);
-  if (coj && coj.consumers === 0 && (coj.ready > 0 || late.length > 0)) out.push(`no consumer on ${QUEUES.cojSigned}: the TIS receiver is down`);
+  if (coj && coj.consumers === 0 && (coj.ready > 0 || late.some((r) => r.kind === 'coj'))) out.push(`no consumer on ${QUEUES.cojSigned}: the TIS receiver is down`);
   const acks = broker.queues.find((q) => q.queue === QUEUES.acknowledgement);
   if (acks && acks.consumers === 0 && (acks.ready > 0 || late.length > 0)) out.push(`no consumer on ${QUEUES.acknowledgement}: no worker is listening for acknowledgements`);
-  const failing = late.filter((r) => r.stage === 'publishing' && r.lastFailure);
+  const esr = broker.queues.find((q) => q.queue === QUEUES.esrAppFileCommand);
+  const lateEsr = late.filter((r) => r.kind === 'esr');
+  if (esr && esr.consumers === 0 && (esr.ready > 0 || lateEsr.length > 0)) out.push(`no consumer on ${QUEUES.esrAppFileCommand}: the ESR data exporter is down`);
+  for (const r of lateEsr.filter((x) => x.stage === 'failing')) out.push(`${r.subject}: ${r.lastFailure ?? 'failing'}`);
+  const failing = late.filter((r) => r.kind === 'coj' && r.stage === 'publishing' && r.lastFailure);
   if (failing.length > 0) out.push(`${failing.length} CoJ(s) cannot be published: ${failing[0]?.lastFailure}`);
-  const unanswered = late.filter((r) => r.stage === 'awaiting-acknowledgement');
+  const unanswered = late.filter((r) => r.kind === 'coj' && r.stage === 'awaiting-acknowledgement');
   if (unanswered.length > 0 && coj && coj.consumers > 0 && (!acks || acks.consumers > 0)) {
     out.push(`${unanswered.length} CoJ(s) published and consumed but not acknowledged: TIS takes them and does not reply (check the receiver's logs)`);
   }
