@@ -5,7 +5,9 @@ import { TisStore } from '../src/adapters/tis-store';
 import { cojSettings, submitCoj } from '../src/client/coj';
 import { freePort, waitFor } from '../src/local/ports';
 import { startReceivers } from '../src/receivers/run';
-import { cojWorkflowId } from '../src/shared/contract';
+import { randomUUID } from 'node:crypto';
+import { cojWorkflowId, DEFAULT_ESR_TIMINGS } from '../src/shared/contract';
+import { esrRunWorkflow } from '../src/workflows';
 import { testClient, testConfig, testLogger } from './support/system';
 import { newSignature, signed } from './support/coj';
 import { startTisw } from './support/processes';
@@ -43,7 +45,7 @@ describe('the worker metrics endpoint', () => {
     await db.close();
   });
 
-  it('serves the project\'s metrics and the Temporal SDK\'s as Prometheus text on one port', async () => {
+  it('serves the project\'s metrics (CoJ and ESR) and the Temporal SDK\'s as Prometheus text on one port', async () => {
     const port = await freePort();
     const worker = startTisw('worker', { TISW_METRICS_PORT: String(port) });
     const receivers = await startReceivers(config, testLogger(config));
@@ -53,6 +55,8 @@ describe('the worker metrics endpoint', () => {
       const s = await signed(new TssStore(db.db), new TisStore(db.db), newSignature());
       await submitCoj(client, cojSettings(config), s);
       await client.workflow.getHandle(cojWorkflowId(s.programmeMembershipTisId)).result();
+      const esrRun = `esr-run-metrics-test-${randomUUID()}`;
+      await client.workflow.execute(esrRunWorkflow, { taskQueue: config.temporal.taskQueue, workflowId: esrRun, args: [{ requestId: esrRun, runDate: '2098-02-01', deaneries: ['WES'], timings: DEFAULT_ESR_TIMINGS }] });
 
       const response = await fetch(`http://127.0.0.1:${port}/metrics`);
       expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
@@ -63,6 +67,9 @@ describe('the worker metrics endpoint', () => {
       expect(value('tisw_coj_acknowledged_total', { outcome: 'synced' })).toBeGreaterThanOrEqual(1);
       expect(value('tisw_coj_submission_to_acknowledgement_seconds_count')).toBeGreaterThanOrEqual(1);
       expect(value('tisw_replies_total', { job: 'coj', status: 'ok', result: 'handed-over' })).toBeGreaterThanOrEqual(1);
+      expect(value('tisw_esr_commands_published_total', { deanery: 'WES', result: 'ok' })).toBeGreaterThanOrEqual(1);
+      expect(value('tisw_esr_app_files_total', { deanery: 'WES' })).toBeGreaterThanOrEqual(1);
+      expect(samples.some((x) => x.name === 'tisw_esr_records_exported_total' && x.labels.deanery === 'WES')).toBe(true);
       // The SDK's own, from the same scrape.
       expect(samples.some((x) => x.name.startsWith('temporal_') && x.labels.task_queue === config.temporal.taskQueue)).toBe(true);
     } finally {

@@ -3,6 +3,7 @@
  * file, and raising the alert for a deanery that keeps failing.
  */
 import type { AmqpPublisher } from '../adapters/amqp';
+import { esrPublishes } from '../adapters/metrics';
 import type { Alerter } from '../adapters/alerts';
 import type { EsrStore } from '../adapters/esr-store';
 import { QUEUES, type AppFileCommand } from '../shared/contract';
@@ -22,13 +23,19 @@ export function createEsrActivities({ amqp, esr, alerter }: EsrDeps) {
      * the next deanery's command for longer than that.
      */
     async publishAppFileCommand({ command, correlationId, expiresAfterMs }: { command: AppFileCommand; correlationId: string; expiresAfterMs: number }): Promise<void> {
-      await amqp.publish(QUEUES.esrAppFileCommand, command, {
-        messageId: command.commandId,
-        correlationId,
-        replyTo: QUEUES.acknowledgement,
-        type: 'esr.appfilegenerationcommand.create',
-        expiration: expiresAfterMs,
-      });
+      try {
+        await amqp.publish(QUEUES.esrAppFileCommand, command, {
+          messageId: command.commandId,
+          correlationId,
+          replyTo: QUEUES.acknowledgement,
+          type: 'esr.appfilegenerationcommand.create',
+          expiration: expiresAfterMs,
+        });
+      } catch (err) {
+        esrPublishes.inc({ deanery: command.deanery, result: 'failed' });
+        throw err;
+      }
+      esrPublishes.inc({ deanery: command.deanery, result: 'ok' });
     },
 
     /** Due TO_EXPORT records of the deanery still left, not counting those the exporter reported as unusable. */

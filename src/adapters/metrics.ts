@@ -36,6 +36,27 @@ export const cojLatency = new Histogram({
   registers: [registry],
 });
 
+export const esrPublishes = new Counter({
+  name: 'tisw_esr_commands_published_total',
+  help: 'ESR app-file generation commands published to the exporter, by deanery and result',
+  labelNames: ['deanery', 'result'] as const,
+  registers: [registry],
+});
+
+export const esrFiles = new Counter({
+  name: 'tisw_esr_app_files_total',
+  help: 'App files the exporter reported made (acknowledgements handed to a run), by deanery',
+  labelNames: ['deanery'] as const,
+  registers: [registry],
+});
+
+export const esrRecordsExported = new Counter({
+  name: 'tisw_esr_records_exported_total',
+  help: 'GeneratedAppRecords written to app files, as the exporter reported them, by deanery',
+  labelNames: ['deanery'] as const,
+  registers: [registry],
+});
+
 export const replies = new Counter({
   name: 'tisw_replies_total',
   help: 'Receiver replies taken by the acknowledgement listener, by job, status and what became of them',

@@ -11,7 +11,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from '../config/logger';
 import { readJsonMessage, startConsumer, type Consumer } from '../adapters/amqp-consumer';
-import { replies } from '../adapters/metrics';
+import { esrFiles, esrRecordsExported, replies } from '../adapters/metrics';
 import { acknowledgementSignal, QUEUES, type Acknowledgement } from '../shared/contract';
 import { describeIssues, reply } from '../shared/messages';
 
@@ -67,6 +67,12 @@ async function handOver(message: ConsumeMessage, client: Client, log: Logger): P
       return { kind: 'done', result: 'dropped', status };
     }
     throw err; // Temporal unreachable or overloaded: requeue, it comes back
+  }
+  if (status === 'ok' && correlationId.startsWith('esr-')) {
+    // An app file the exporter made (a duplicate reply counts again: the run ignores it, the rate is what matters here).
+    const deanery = typeof rest.deanery === 'string' ? rest.deanery : 'unknown';
+    esrFiles.inc({ deanery });
+    if (typeof rest.recordCount === 'number') esrRecordsExported.inc({ deanery }, rest.recordCount);
   }
   return { kind: 'done', result: 'handed-over', status };
 }
