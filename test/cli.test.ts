@@ -2,7 +2,9 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { PROJECT_ROOT } from '../src/local/project';
-import { testConfig, withWorker } from './support/system';
+import { testClient, testConfig, testLogger, withWorker } from './support/system';
+import { startReceivers } from '../src/receivers/run';
+import { ensureSchedules } from '../src/client/schedules';
 
 /** Runs the built `tisw` (npm test builds first) the way an operator or a script does. */
 function tisw(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -62,10 +64,28 @@ describe('the tisw command line', () => {
     const without = await tisw(['health', '--json'], { TEMPORAL_TASK_QUEUE: `never-polled-${randomUUID()}` });
     expect(without.code).toBe(1);
     expect(JSON.parse(without.stdout).checks).toContainEqual(expect.objectContaining({ name: 'temporal.workers', ok: false }));
-    await withWorker(async () => {
-      const withOne = await tisw(['health', '--json']);
-      expect(JSON.parse(withOne.stdout)).toMatchObject({ ok: true });
-      expect(withOne.code).toBe(0);
-    }, config);
+    // Everything up: a worker, the receivers on their queues, the schedules present and active.
+    const client = await testClient(config);
+    const receivers = await startReceivers(config, testLogger(config));
+    try {
+      await receivers.ready;
+      for (const { scheduleId } of await ensureSchedules(client, config)) await client.schedule.getHandle(scheduleId).unpause();
+      await withWorker(async () => {
+        const withOne = await tisw(['health', '--json']);
+        const report = JSON.parse(withOne.stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean }> };
+        expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+        expect(report.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['temporal.schedule.tisw-coj-reconciliation', 'temporal.schedule.esr-daily-app-files', 'rabbitmq.queue.trainee.queue.coj.signed.tcs', 'mongodb.esr']));
+        expect(withOne.code).toBe(0);
+      }, config);
+      // An operator's pause shows, and fails the check, with the note.
+      await client.schedule.getHandle('tisw-coj-reconciliation').pause('operator: maintenance');
+      const paused = await tisw(['health']);
+      expect(paused.code).toBe(1);
+      expect(paused.stdout).toMatch(/FAIL\s+temporal\.schedule\.tisw-coj-reconciliation\s+PAUSED: operator: maintenance/);
+      await client.schedule.getHandle('tisw-coj-reconciliation').unpause();
+    } finally {
+      await receivers.stop();
+      await client.connection.close();
+    }
   });
 });

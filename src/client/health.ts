@@ -5,8 +5,10 @@
 import type { Config } from '../config/config';
 import { connectClient } from '../adapters/temporal';
 import { openMongo } from '../adapters/mongo';
-import { amqpProblem } from '../local/rabbitmq';
-import { SEARCH_ATTRIBUTES } from '../shared/contract';
+import type { Db } from 'mongodb';
+import { readBrokerState } from '../adapters/broker-state';
+import { ESR_COLLECTIONS, QUEUES, SEARCH_ATTRIBUTES, TSS_COLLECTIONS } from '../shared/contract';
+import { SCHEDULE_IDS } from './schedules';
 
 export interface Check {
   name: string;
@@ -47,6 +49,19 @@ async function checkTemporal(config: Config): Promise<Check[]> {
     });
 
     const taskQueue = config.temporal.taskQueue;
+    for (const scheduleId of Object.values(SCHEDULE_IDS)) {
+      try {
+        const { state } = await client.schedule.getHandle(scheduleId).describe();
+        checks.push({
+          name: `temporal.schedule.${scheduleId}`,
+          ok: !state.paused,
+          detail: state.paused ? `PAUSED${state.note ? `: ${state.note}` : ''} (\`tisw schedule unpause\` for the ESR one)` : 'present, active',
+        });
+      } catch (err) {
+        checks.push({ name: `temporal.schedule.${scheduleId}`, ok: false, detail: `missing (${(err as Error).message}): a worker creates it at start` });
+      }
+    }
+
     const { pollers: all } = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 1 });
     // The server remembers a poller for minutes after it stopped; one seen in the last two minutes is alive
     // (a poll lasts at most about a minute).
@@ -65,9 +80,23 @@ async function checkTemporal(config: Config): Promise<Check[]> {
 }
 
 async function checkRabbitMq(config: Config): Promise<Check[]> {
-  const problem = await amqpProblem(config.amqp.url);
   const where = hostOf(config.amqp.url);
-  return [{ name: 'rabbitmq', ok: !problem, detail: problem ? `cannot connect to ${where}: ${problem}` : `reachable at ${where}` }];
+  const queues = [QUEUES.cojSigned, QUEUES.esrAppFileCommand, QUEUES.acknowledgement];
+  const broker = await readBrokerState(config.amqp.url, queues, QUEUES.brokerCheck);
+  if (!broker.reachable) return [{ name: 'rabbitmq', ok: false, detail: `cannot connect to ${where}: ${broker.error ?? 'no answer'}` }];
+  const consumerOf: Record<string, string> = {
+    [QUEUES.cojSigned]: 'the TIS CoJ receiver',
+    [QUEUES.esrAppFileCommand]: 'the ESR data exporter',
+    [QUEUES.acknowledgement]: 'the workers\' acknowledgement listeners',
+  };
+  return [
+    { name: 'rabbitmq', ok: !broker.blocked, detail: broker.blocked ? `reachable at ${where}, but blocking publishers: ${broker.blocked}` : `reachable at ${where}, accepting publishes` },
+    ...broker.queues.map((q) => ({
+      name: `rabbitmq.queue.${q.queue}`,
+      ok: !q.missing && q.consumers > 0,
+      detail: q.missing ? 'missing: it is declared when a worker or receiver starts' : `${q.consumers} consumer(s), ${q.ready} ready${q.consumers === 0 ? ` — no consumer: is ${consumerOf[q.queue]} running?` : ''}`,
+    })),
+  ];
 }
 
 async function checkMongo(config: Config): Promise<Check[]> {
@@ -79,7 +108,9 @@ async function checkMongo(config: Config): Promise<Check[]> {
         const mongo = await openMongo(target, 'tisw-health');
         try {
           await mongo.db.command({ ping: 1 });
-          return { name: `mongodb.${store}`, ok: true, detail: `reachable at ${where}` };
+          const missing = await missingIndexes(mongo.db, REQUIRED_INDEXES[store]);
+          if (missing.length > 0) return { name: `mongodb.${store}`, ok: false, detail: `reachable at ${where}, but missing indexes: ${missing.join(', ')} (a worker creates them at start)` };
+          return { name: `mongodb.${store}`, ok: true, detail: `reachable at ${where}, indexes present` };
         } finally {
           await mongo.close();
         }
@@ -88,6 +119,22 @@ async function checkMongo(config: Config): Promise<Check[]> {
       }
     }),
   );
+}
+
+/** The indexes correctness depends on (unique ones), per store: collection and key. */
+const REQUIRED_INDEXES: Record<'tss' | 'tis' | 'esr', Array<[collection: string, key: string]>> = {
+  tss: [[TSS_COLLECTIONS.traineeProfiles, 'traineeTisId']],
+  tis: [],
+  esr: [[ESR_COLLECTIONS.appFiles, 'sequence']],
+};
+
+async function missingIndexes(db: Db, required: Array<[string, string]>): Promise<string[]> {
+  const missing: string[] = [];
+  for (const [collection, key] of required) {
+    const indexes = await db.collection(collection).listIndexes().toArray().catch(() => []);
+    if (!indexes.some((i) => Object.keys(i.key as object)[0] === key && i.unique === true)) missing.push(`${collection}.${key} (unique)`);
+  }
+  return missing;
 }
 
 /** host:port of a URL, never its credentials. */

@@ -14,6 +14,8 @@ export interface LocalStackOptions {
   temporalUiPort?: number;
   /** undefined: Temporal keeps its state in memory. */
   temporalDbFile?: string;
+  /** Namespaces to create besides "default". */
+  temporalNamespaces?: string[];
   /** host:port for FerretDB; port 0 picks a free one. */
   ferretdbListen: string;
   /** PostgreSQL database for FerretDB, used when PostgreSQL answers. */
@@ -53,6 +55,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       echo: options.echo,
       ...(options.temporalUiPort !== undefined && { uiPort: options.temporalUiPort }),
       ...(options.temporalDbFile !== undefined && { dbFile: options.temporalDbFile }),
+      ...(options.temporalNamespaces !== undefined && { namespaces: options.temporalNamespaces }),
     }),
     startFerretDb({
       bin: bins.ferretdb,

@@ -17,6 +17,8 @@ export interface TemporalDevServerOptions {
   /** Keep state in this SQLite file (WAL), so a restart keeps the runs; undefined: in memory. */
   dbFile?: string;
   echo: boolean;
+  /** Namespaces to create besides "default". */
+  namespaces?: string[];
 }
 
 export interface TemporalDevServer {
@@ -37,6 +39,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
     args.push('--db-filename', options.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
   }
   for (const key of Object.values(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${key.name}=${TYPE_NAMES[key.type]}`);
+  for (const namespace of options.namespaces ?? []) args.push('--namespace', namespace);
 
   const child = spawnChild('temporal', options.bin, args, { echo: options.echo });
   try {

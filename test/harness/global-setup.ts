@@ -1,8 +1,9 @@
 /**
  * Once per `jest` run: its own Temporal dev server and FerretDB on free ports with throwaway data, and
- * the workflow bundle built once for every test file. Each jest worker process gets a RabbitMQ vhost and
- * a Temporal task queue of its own (per-worker-env.ts fills in {worker}), so that test files running
- * side by side never take each other's messages or activities; files in one worker run one at a time.
+ * the workflow bundle built once for every test file. Each jest worker process gets a RabbitMQ vhost, a
+ * Temporal namespace and a task queue of its own (per-worker-env.ts fills in {worker}), so that test
+ * files running side by side never see each other's messages, activities, schedules or fixed-id
+ * workflows (the ESR lane, the monitor); files in one worker run one at a time.
  * Test files find all of it through the same environment variables production uses (loadConfig).
  */
 import fs from 'node:fs';
@@ -12,6 +13,7 @@ import { MongoClient } from 'mongodb';
 import { loadConfig } from '../../src/config/config';
 import { assertTestDatabase } from '../../src/adapters/mongo';
 import { freePort } from '../../src/local/ports';
+import { connectClient, ensureSearchAttributes } from '../../src/adapters/temporal';
 import { addVhost, deleteVhost, listVhosts } from '../../src/local/rabbitmq';
 import { writeWorkflowBundle } from '../../src/worker/workflow-bundle';
 import { startLocalStack, withDatabase, type LocalStack } from '../../src/local/stack';
@@ -26,11 +28,14 @@ export default async function globalSetup(globalConfig: { maxWorkers: number }):
   const database = `tisw_test_${runId.replace('-', '_')}`;
   assertTestDatabase(database);
   const vhost = `tisw-test-${runId}`;
-  const vhosts = Array.from({ length: Math.max(1, globalConfig.maxWorkers) }, (_, i) => `${vhost}-w${i + 1}`);
+  const workers = Array.from({ length: Math.max(1, globalConfig.maxWorkers) }, (_, i) => i + 1);
+  const vhosts = workers.map((w) => `${vhost}-w${w}`);
+  const namespaces = workers.map((w) => `tisw-test-w${w}`);
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), `tisw-test-${runId}-`));
 
   const stack = await startLocalStack({
     temporalPort: await freePort(),
+    temporalNamespaces: namespaces,
     ferretdbListen: '127.0.0.1:0',
     postgresUrl: withDatabase(loadConfig({}).local.postgresUrl, 'tisw_test'),
     sqliteDir: path.join(tmpDir, 'ferretdb'),
@@ -44,13 +49,19 @@ export default async function globalSetup(globalConfig: { maxWorkers: number }):
 
   await sweepAbandonedRuns(stack.mongoUri);
   for (const v of vhosts) await addVhost(v);
+  const client = await connectClient({ address: stack.temporalAddress, namespace: 'default', taskQueue: 'unused' });
+  try {
+    for (const namespace of namespaces) await ensureSearchAttributes(client, namespace);
+  } finally {
+    await client.connection.close();
+  }
 
   const bundlePath = path.join(tmpDir, 'workflow-bundle.js');
   await writeWorkflowBundle(bundlePath);
 
   Object.assign(process.env, {
     TEMPORAL_ADDRESS: stack.temporalAddress,
-    TEMPORAL_NAMESPACE: 'default',
+    TEMPORAL_NAMESPACE: 'tisw-test-w{worker}',
     MONGODB_URI: `${stack.mongoUri}${database}`,
     AMQP_URL: `amqp://guest:guest@127.0.0.1:5672/${vhost}-w{worker}`,
     TEMPORAL_TASK_QUEUE: 'tis-workflows-test-w{worker}',
