@@ -43,7 +43,7 @@ export default async function globalSetup(globalConfig: { maxWorkers: number }):
     echo: false,
     warn: (message) => process.stderr.write(`test harness: ${message}\n`),
   });
-  const state: RunState = { runId, ownerPid: process.pid, pids: stack.children.map((c) => c.pid), vhosts, database, tmpDir };
+  const state: RunState = { runId, ownerPid: process.pid, pids: stack.children.map((c) => c.pid), vhosts, namespaces, database, tmpDir };
   writeRunState(state);
   globalThis.tiswTestRun = { state, stack };
 

@@ -3,12 +3,21 @@ import { MongoClient } from 'mongodb';
 import { assertTestDatabase } from '../../src/adapters/mongo';
 import { deleteVhost } from '../../src/local/rabbitmq';
 import { removeRunState } from './run-state';
+import { HISTORIES_DIR, recordHistories } from './record-histories';
 
 /** Leaves nothing behind: the run's database, vhost, servers and files, whether or not tests failed. */
 export default async function globalTeardown(): Promise<void> {
   const run = globalThis.tiswTestRun;
   if (!run) return;
   const { state, stack } = run;
+  if (process.env.TISW_RECORD_HISTORIES === '1') {
+    try {
+      const written = await recordHistories(stack.temporalAddress, state.namespaces);
+      process.stderr.write(`recorded ${written} workflow histories in ${HISTORIES_DIR}\n`);
+    } catch (err) {
+      process.stderr.write(`recording workflow histories failed: ${(err as Error).message}\n`); // the cleanup below still runs
+    }
+  }
   const client = new MongoClient(stack.mongoUri, { serverSelectionTimeoutMS: 5000 });
   try {
     assertTestDatabase(state.database);

@@ -11,6 +11,7 @@ export interface RunState {
   ownerPid: number;
   pids: number[];
   vhosts: string[];
+  namespaces: string[];
   database: string;
   tmpDir: string;
 }
