@@ -119,7 +119,9 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
         await receivers.stop();
       }
     }, config);
-    expect(webhook.alerts.filter((a) => a.tisw.kind === 'coj-late' && a.tisw.summary.includes(s.programmeMembershipTisId))).toHaveLength(1);
+    const late = webhook.alerts.filter((a) => a.tisw.kind === 'coj-late' && a.tisw.summary.includes(s.programmeMembershipTisId));
+    expect(late).toHaveLength(1);
+    expect(JSON.stringify(late)).not.toContain(s.traineeTisId); // no personal data in alerts
     expect(await tis.conditionsOfJoining.countDocuments({ _id: s.programmeMembershipTisId })).toBe(1);
     expect((await tss.findCoj(s.programmeMembershipTisId))?.syncedAt).not.toBeNull();
   });

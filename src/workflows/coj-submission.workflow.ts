@@ -112,7 +112,7 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
       await raiseAlert({
         kind: 'coj-rejected',
         summary: `TIS rejected the CoJ of programme membership ${signature.programmeMembershipTisId}: ${ack.reason}`,
-        details: { ...pick(signature) },
+        details: alertDetails(signature),
       });
       throw ApplicationFailure.create({ type: 'CojRejected', nonRetryable: true, message: `TIS rejected the CoJ of programme membership ${signature.programmeMembershipTisId}: ${ack.reason}`, details: [state] });
     }
@@ -160,10 +160,18 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     state.lateAlertRaisedAt = new Date().toISOString();
     await raiseAlert({
       kind: 'coj-late',
-      summary: `the CoJ of programme membership ${signature.programmeMembershipTisId} (trainee ${signature.traineeTisId}), signed ${signature.signedAt}, is not acknowledged by TIS after ${Math.round(timings.slaMs / 60_000)} min`,
-      details: { ...pick(signature), attempts: state.attempts, lastFailure: state.lastFailure, stage: state.stage },
+      summary: `the CoJ of programme membership ${signature.programmeMembershipTisId} signed ${signature.signedAt}, is not acknowledged by TIS after ${Math.round(timings.slaMs / 60_000)} min`,
+      details: { ...alertDetails(signature), attempts: state.attempts, lastFailure: state.lastFailure, stage: state.stage },
     });
   }
+}
+
+/**
+ * What an alert says about a CoJ: enough to find it (the programme membership id opens `tisw coj status`),
+ * and no personal data (no trainee id): alerts go to logs and chat channels.
+ */
+function alertDetails(s: CojSignature): Record<string, unknown> {
+  return { programmeMembershipTisId: s.programmeMembershipTisId, signedAt: s.signedAt, version: s.version };
 }
 
 function pick(s: CojSignature): Pick<CojStatus, 'programmeMembershipTisId' | 'traineeTisId' | 'signedAt' | 'version'> {
