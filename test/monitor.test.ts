@@ -3,12 +3,16 @@ import type { Client } from '@temporalio/client';
 import { connectAmqp } from '../src/adapters/amqp';
 import { declareTopology } from '../src/adapters/amqp-topology';
 import { ensureMonitor } from '../src/client/monitor';
+import { registry } from '../src/adapters/metrics';
 import { startReceivers } from '../src/receivers/run';
 import { QUEUES } from '../src/shared/contract';
 import type { Config } from '../src/config/config';
 import { testClient, testConfig, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
 import { eventually } from './support/coj';
+
+const gauge = async (condition: string): Promise<number | undefined> =>
+  (await registry.getSingleMetric('tisw_monitor_condition')?.get())?.values.find((v) => v.labels.condition === condition)?.value;
 
 describe('the system monitor', () => {
   let webhook: WebhookReceiver;
@@ -44,6 +48,8 @@ describe('the system monitor', () => {
       }
       const raised = await eventually('the queue-idle alert', async () => (idle().length > 0 ? idle() : undefined));
       expect(raised[0]?.text).toMatch(/queue-idle: 1 message\(s\) waiting on trainee\.queue\.coj\.signed\.tcs and no consumer/);
+      // The worker running the monitor shows the condition as a gauge (this worker runs in this process).
+      await eventually('the condition gauge at 1', async () => ((await gauge(`queue-idle:${QUEUES.cojSigned}`)) === 1 ? true : undefined));
       await new Promise((r) => setTimeout(r, 1500)); // several more checks: still one alert for the episode
       expect(idle()).toHaveLength(1);
 
@@ -51,6 +57,7 @@ describe('the system monitor', () => {
       try {
         await receivers.ready;
         await eventually('the resolved notice', async () => webhook.alerts.find((a) => a.tisw.kind === 'queue-idle' && a.text.includes('resolved')));
+        await eventually('the condition gauge back at 0', async () => ((await gauge(`queue-idle:${QUEUES.cojSigned}`)) === 0 ? true : undefined));
       } finally {
         await receivers.stop();
       }

@@ -1,16 +1,31 @@
+import type { Client } from '@temporalio/client';
 import { readBrokerState } from '../adapters/broker-state';
+import { cojsPastSla, monitorCondition } from '../adapters/metrics';
 import { QUEUES, type Observation } from '../shared/contract';
 
 export interface MonitorDeps {
   amqpUrl: string;
+  client: Client;
 }
 
-export function createMonitorActivities({ amqpUrl }: MonitorDeps) {
+export function createMonitorActivities({ amqpUrl, client }: MonitorDeps) {
   return {
     /** One look at the broker: queue depths and consumers, and whether publishes are held back. */
     async observeBroker(queues: string[]): Promise<Observation> {
       const state = await readBrokerState(amqpUrl, queues, QUEUES.brokerCheck);
       return { reachable: state.reachable, queues: state.queues, ...(state.error !== undefined && { error: state.error }), ...(state.blocked !== undefined && { blocked: state.blocked }) };
+    },
+
+    /**
+     * Publishes the monitor's view as gauges in this worker: each condition (1 while in an alerted episode)
+     * and the CoJ submissions running longer than the SLA (a visibility count, not a listing). Every worker
+     * that ran this reports the last value it saw: take max() across workers.
+     */
+    async reportMonitorState({ conditions, slaMs }: { conditions: Record<string, boolean>; slaMs: number }): Promise<void> {
+      for (const [condition, active] of Object.entries(conditions)) monitorCondition.set({ condition }, active ? 1 : 0);
+      const since = new Date(Date.now() - slaMs).toISOString();
+      const { count } = await client.workflow.count(`WorkflowType = 'cojSubmissionWorkflow' AND ExecutionStatus = 'Running' AND StartTime < '${since}'`);
+      cojsPastSla.set(count);
     },
   };
 }

@@ -4,7 +4,7 @@
  * together with the Temporal SDK's on one endpoint (src/worker/metrics-server.ts). prom-client: the
  * standard Node client, with histograms and the text format.
  */
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
 
@@ -54,6 +54,19 @@ export const esrRecordsExported = new Counter({
   name: 'tisw_esr_records_exported_total',
   help: 'GeneratedAppRecords written to app files, as the exporter reported them, by deanery',
   labelNames: ['deanery'] as const,
+  registers: [registry],
+});
+
+export const cojsPastSla = new Gauge({
+  name: 'tisw_cojs_past_sla',
+  help: 'CoJ submissions still running longer than the SLA after they started (set by the system monitor; max() across workers)',
+  registers: [registry],
+});
+
+export const monitorCondition = new Gauge({
+  name: 'tisw_monitor_condition',
+  help: 'The system monitor\'s conditions: 1 while an alerted episode lasts, else 0 (max() across workers)',
+  labelNames: ['condition'] as const,
   registers: [registry],
 });
 

@@ -5,7 +5,7 @@ import { MONITOR_WORKFLOW_ID, QUEUES, type MonitorSettings } from '../shared/con
 import { systemMonitorWorkflow } from '../workflows/system-monitor.workflow';
 
 export function monitorSettings(config: Config): MonitorSettings {
-  return { ...config.monitor, queues: [QUEUES.cojSigned, QUEUES.esrAppFileCommand, QUEUES.acknowledgement] };
+  return { ...config.monitor, queues: [QUEUES.cojSigned, QUEUES.esrAppFileCommand, QUEUES.acknowledgement], cojSlaMs: config.coj.slaMs };
 }
 
 /**

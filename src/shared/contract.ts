@@ -162,6 +162,8 @@ export interface MonitorSettings {
   ackBacklog: number;
   /** The queues watched for idleness. */
   queues: string[];
+  /** For the tisw_cojs_past_sla gauge. */
+  cojSlaMs: number;
 }
 
 /** One look at the broker, as the monitor's activity returns it. */
