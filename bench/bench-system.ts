@@ -57,6 +57,7 @@ export async function startBenchSystem(base: Config, name: string): Promise<Benc
     TIS_MONGODB_URI: '',
     ESR_MONGODB_URI: '',
     AMQP_URL: amqp.toString(),
+    TISW_ESR_FILES_DIR: path.join(tmp, 'esr-files'),
     TISW_METRICS_PORT: '0',
     LOG_LEVEL: 'warn',
   };

@@ -9,12 +9,8 @@
  * exporter's work time is the sum of its appFiles' finishedAt - startedAt. Target: no more than twice
  * the one-activity workflow's median latency.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../src/config/config';
-import { loadConfig } from '../src/config/config';
 import { createLogger } from '../src/config/logger';
 import { connectAmqp } from '../src/adapters/amqp';
 import { declareTopology } from '../src/adapters/amqp-topology';
@@ -22,15 +18,12 @@ import { connectClient } from '../src/adapters/temporal';
 import { dueWindow, EsrStore, type GeneratedAppRecord } from '../src/adapters/esr-store';
 import { requestEsrRun } from '../src/client/esr';
 import { progress } from '../src/client/progress';
-import { freePort } from '../src/local/ports';
-import { addVhost, deleteVhost } from '../src/local/rabbitmq';
-import { startLocalStack, withDatabase } from '../src/local/stack';
 import { startEsrExporter } from '../src/receivers/esr-exporter';
 import { appFileCommandId, DEANERIES } from '../src/shared/contract';
-import { startAcknowledgementListener } from '../src/worker/acknowledgement-listener';
 import { createWorker } from '../src/worker/worker';
 import { measureFloor } from './floor';
 import { nowMs, round } from './measure';
+import { startBenchSystem } from './bench-system';
 
 export interface EsrBenchOptions {
   /** Due records per deanery. @default 200 */
@@ -56,39 +49,10 @@ export interface EsrBenchFigures {
 }
 
 export async function runEsrBench(base: Config, options: EsrBenchOptions): Promise<EsrBenchFigures> {
-  const id = `esr-${process.pid}`;
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `tisw-bench-${id}-`));
-  const stack = await startLocalStack({
-    temporalPort: await freePort(),
-    temporalDbFile: path.join(tmp, 'temporal.db'),
-    ferretdbListen: '127.0.0.1:0',
-    postgresUrl: withDatabase(base.local.postgresUrl, 'tisw_bench'),
-    sqliteDir: path.join(tmp, 'ferretdb'),
-    parentPid: process.pid,
-    echo: false,
-    warn: (m) => process.stderr.write(`bench: ${m}\n`),
-  });
-  const vhost = `tisw-bench-${id}`;
-  const database = `tisw_bench_${process.pid}`;
-  const cleanups: Array<() => Promise<unknown>> = [async () => stack.stop(), async () => fs.rmSync(tmp, { recursive: true, force: true })];
+  const system = await startBenchSystem(base, 'esr');
+  const { config, stack } = system;
+  const cleanups: Array<() => Promise<unknown>> = [() => system.stop()];
   try {
-    await addVhost(vhost);
-    cleanups.push(() => deleteVhost(vhost));
-    const amqp = new URL(base.amqp.url);
-    amqp.pathname = `/${vhost}`;
-    const config = loadConfig({
-      ...process.env,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      TEMPORAL_NAMESPACE: 'default',
-      MONGODB_URI: `${stack.mongoUri}${database}`,
-      TSS_MONGODB_URI: '',
-      TIS_MONGODB_URI: '',
-      ESR_MONGODB_URI: '',
-      AMQP_URL: amqp.toString(),
-      TISW_ESR_FILES_DIR: path.join(tmp, 'esr-files'),
-      TISW_METRICS_PORT: '0',
-      LOG_LEVEL: 'warn',
-    });
     const log = createLogger({ ...config, logLevel: 'warn' }, 'tisw-bench-esr');
     const store = await EsrStore.open(config.mongo.esr, 'tisw-bench');
     cleanups.push(async () => {
@@ -97,17 +61,16 @@ export async function runEsrBench(base: Config, options: EsrBenchOptions): Promi
     });
     const client = await connectClient(config.temporal);
     cleanups.push(() => client.connection.close());
-    const listener = startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log, connectionName: 'tisw-bench-acknowledgements' });
-    cleanups.push(() => listener.stop());
     const exporter = startEsrExporter({ amqpUrl: config.amqp.url, store, filesDir: config.esr.filesDir, log });
     cleanups.push(() => exporter.stop());
-    await Promise.all([listener.ready, exporter.ready]);
+    await exporter.ready;
     const worker = await createWorker(config, log);
     const running = worker.run();
     cleanups.push(async () => {
       worker.worker.shutdown();
       await running;
     });
+    await worker.ready; // its acknowledgement listener consumes
 
     const seed = async (runDate: string): Promise<void> => {
       const { from } = dueWindow(runDate);
