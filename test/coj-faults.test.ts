@@ -99,6 +99,32 @@ describe('CoJ submission under faults: nothing lost, nothing done twice', () => 
     }
   }, 120_000);
 
+  it('stops a worker gracefully on SIGTERM (exit 0), and another worker finishes its runs', async () => {
+    const env = { TEMPORAL_TASK_QUEUE: config.temporal.taskQueue };
+    const first = startTisw('worker', env);
+    let second: ReturnType<typeof startTisw> | undefined;
+    try {
+      await waitForPollers(client, config, 1);
+      const s = await signed(tss, tis, newSignature());
+      await submitCoj(client, settings, s);
+      await eventually('the run awaiting acknowledgement', async () => ((await cojStatus(client, s.programmeMembershipTisId)).stage === 'awaiting-acknowledgement' ? true : undefined));
+      const exited = new Promise<number | null>((resolve) => first.process.once('exit', (code) => resolve(code)));
+      first.process.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      second = startTisw('worker', env);
+      const receivers = await startReceivers(config, testLogger(config));
+      try {
+        await receivers.ready;
+        expect(await result(s)).toMatchObject({ stage: 'acknowledged' });
+      } finally {
+        await receivers.stop();
+      }
+      await deliveredOnce([s]);
+    } finally {
+      await Promise.allSettled([first.stop(), second?.stop()]);
+    }
+  }, 120_000);
+
   it('delivers a burst of 1,000 CoJs, each to TIS exactly once, each with syncedAt set', async () => {
     const signatures = Array.from({ length: 1000 }, () => newSignature());
     await tss.profiles.insertMany(
