@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
-import type { SearchAttributeType } from '@temporalio/common';
+import type { DataConverter, SearchAttributeType } from '@temporalio/common';
+import { AesGcmPayloadCodec } from './payload-codec';
 import { temporal as proto } from '@temporalio/proto';
 import type { Config } from '../config/config';
 import { SEARCH_ATTRIBUTES } from '../shared/contract';
@@ -38,7 +39,12 @@ function connectionOptions(config: TemporalConfig): ConnectionOptions & NativeCo
 /** A client for starting, signalling and querying workflows. Close `client.connection` when done. */
 export async function connectClient(config: TemporalConfig, connectTimeoutMs = 10_000): Promise<Client> {
   const connection = await Connection.connect({ ...connectionOptions(config), connectTimeout: connectTimeoutMs });
-  return new Client({ connection, namespace: config.namespace });
+  return new Client({ connection, namespace: config.namespace, ...dataConverter(config) });
+}
+
+/** Payload encryption when a key is configured; clients and workers must agree, so both take it from here. */
+export function dataConverter(config: Pick<TemporalConfig, 'payloadKey'>): { dataConverter?: DataConverter } {
+  return config.payloadKey ? { dataConverter: { payloadCodecs: [new AesGcmPayloadCodec(config.payloadKey)] } } : {};
 }
 
 /** The connection a Worker polls over. */

@@ -31,6 +31,8 @@ export interface Config {
     tls?: TemporalTls;
     /** Temporal Cloud API key (implies TLS). Secret. */
     apiKey?: string;
+    /** 32-byte key (TISW_PAYLOAD_KEY, base64) to encrypt payloads in Temporal's history; unset: not encrypted. Secret. */
+    payloadKey?: Buffer;
   };
   amqp: {
     /** amqp:// or amqps:// URL, with credentials and vhost. @default amqp://guest:guest@127.0.0.1:5672 */
@@ -140,6 +142,7 @@ export function loadConfig(env: Env = process.env): Config {
       taskQueue: parse('TEMPORAL_TASK_QUEUE', get('TEMPORAL_TASK_QUEUE'), z.string().regex(/^[\w.-]{1,200}$/), 'a task queue name (letters, digits, _ . -)'),
       ...(tls && { tls }),
       ...(apiKey !== undefined && { apiKey }),
+      ...payloadKey(nonEmpty(env.TISW_PAYLOAD_KEY), secrets),
     },
     amqp: {
       url: amqpUrl(get('AMQP_URL'), secrets),
@@ -238,6 +241,16 @@ function postgresUrl(value: string, secrets: Set<string>): string {
   return value;
 }
 
+function payloadKey(value: string | undefined, secrets: Set<string>): { payloadKey?: Buffer } {
+  if (value === undefined) return {};
+  secrets.add(value);
+  const key = Buffer.from(value, 'base64');
+  if (key.length !== 32 || key.toString('base64') !== value) {
+    throw new ConfigError('TISW_PAYLOAD_KEY must be 32 bytes in base64 (e.g. from `openssl rand -base64 32`); the value is not shown');
+  }
+  return { payloadKey: key };
+}
+
 function webhook(value: string | undefined, secrets: Set<string>): Config['alerts'] {
   if (value === undefined) return {};
   // The whole URL is the credential of a Slack-style webhook.
@@ -291,6 +304,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [name: string, meaning: st
   ['TEMPORAL_TLS_CA', 'CA bundle (PEM path) to trust for the Temporal server'],
   ['TEMPORAL_TLS_SERVER_NAME', 'server name to verify instead of the host in TEMPORAL_ADDRESS'],
   ['TEMPORAL_API_KEY', 'Temporal Cloud API key (secret)'],
+  ['TISW_PAYLOAD_KEY', 'base64 32-byte key: encrypt payloads in Temporal\'s history (secret; workers and clients alike)'],
   ['AMQP_URL', `RabbitMQ URL, amqp:// or amqps:// (default ${DEFAULTS.AMQP_URL.replace(':guest@', ':***@')})`],
   ['AMQP_CONFIRM_TIMEOUT_MS', `how long a publish waits for the broker's confirm (default ${DEFAULTS.AMQP_CONFIRM_TIMEOUT_MS})`],
   ['MONGODB_URI', `MongoDB URI with the database in its path (default ${DEFAULTS.MONGODB_URI})`],

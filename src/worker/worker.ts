@@ -10,7 +10,7 @@ import { AmqpPublisher } from '../adapters/amqp';
 import { Alerter } from '../adapters/alerts';
 import { EsrStore } from '../adapters/esr-store';
 import { openMongo } from '../adapters/mongo';
-import { connectClient, connectWorker } from '../adapters/temporal';
+import { connectClient, connectWorker, dataConverter } from '../adapters/temporal';
 import { TssStore } from '../adapters/tss-store';
 import { cojSettings } from '../client/coj';
 import { startAcknowledgementListener } from './acknowledgement-listener';
@@ -62,6 +62,7 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
       activities: createActivities({ amqp, tss: tss.db, tssStore, esr, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url }),
       identity: overrides.identity ?? name,
       shutdownGraceTime: '10 seconds',
+      ...dataConverter(config.temporal),
       ...overrides.worker,
     });
     // Every worker listens for acknowledgements: competing consumers, so any worker may take any reply.
