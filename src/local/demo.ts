@@ -69,7 +69,8 @@ export function nonLocalMongoUris(config: Config): string[] {
   for (const [name, uri] of targets) {
     const match = /^mongodb(\+srv)?:\/\/(?:[^@/]*@)?([^/?]+)/.exec(uri);
     const hosts = (match?.[2] ?? '').split(',').map(hostOf);
-    const foreign = match?.[1] || !match ? [match?.[2] ?? uri] : hosts.filter((h) => !LOCAL_HOSTS.has(h));
+    // Never the URI itself in the message: it may hold a password.
+    const foreign = !match ? ['an address that cannot be read'] : match[1] ? [match[2] ?? ''] : hosts.filter((h) => !LOCAL_HOSTS.has(h));
     if (foreign.length > 0) problems.push(`${name} names ${foreign.join(', ')}`);
   }
   return problems;
