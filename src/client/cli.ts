@@ -34,8 +34,9 @@ export function buildProgram(): Command {
   program
     .command('up')
     .description('run the whole local system in the foreground (Temporal with its UI, FerretDB, a worker); Ctrl-C stops it')
-    .action(async () => {
-      await up(config(), { say: (line) => print(line) });
+    .option('--no-demo', 'do not seed and start the demo (signed CoJs, ESR records, today\'s run) on an empty data directory')
+    .action(async (opts: { demo: boolean }) => {
+      await up(config(), { say: (line) => print(line), demo: opts.demo });
     });
 
   program

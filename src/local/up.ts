@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Config } from '../config/config';
 import { connectClient, ensureSearchAttributes } from '../adapters/temporal';
 import { ensureSchedules } from '../client/schedules';
+import { seedDemo } from './demo';
 import { spawnTisw, type Child } from './child';
 import { isListening, splitHostPort, waitFor } from './ports';
 import { amqpProblem, startLocalRabbitMq } from './rabbitmq';
@@ -19,9 +20,11 @@ const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export interface UpOptions {
   say: (line: string) => void;
+  /** Seed and start the demo on an empty data directory (src/local/demo.ts). @default true */
+  demo?: boolean;
 }
 
-export async function up(config: Config, { say }: UpOptions): Promise<void> {
+export async function up(config: Config, { say, demo = true }: UpOptions): Promise<void> {
   const { dataDir } = config.local;
   fs.mkdirSync(dataDir, { recursive: true });
   const lock = acquireLock(path.join(dataDir, 'up.pid'));
@@ -83,6 +86,7 @@ export async function up(config: Config, { say }: UpOptions): Promise<void> {
     say(`  receivers        pid ${receivers.pid} (reference TIS CoJ receiver)`);
     say(`  worker           pid ${worker.pid}${config.metricsPort > 0 ? `, metrics on http://127.0.0.1:${config.metricsPort}/metrics` : ''}`);
     say('Check it with `npx tisw health` in another terminal. Ctrl-C stops everything started here.');
+    if (demo) await startDemo(config, stack.uiUrl, say);
 
     await untilStopped([...stack.children, receivers, worker]);
     say('stopping...');
@@ -90,6 +94,21 @@ export async function up(config: Config, { say }: UpOptions): Promise<void> {
     await stopAll();
   }
   say('stopped.');
+}
+
+/** The demo never stops `tisw up`: a refusal or a failure is said, and the system stays up. */
+async function startDemo(config: Config, uiUrl: string | undefined, say: (line: string) => void): Promise<void> {
+  say('');
+  const client = await connectClient(config.temporal);
+  try {
+    const result = await seedDemo(config, client, { say, ...(uiUrl !== undefined && { uiUrl }) });
+    if (result.outcome === 'already-seeded') say(`demo: not seeded, this data directory already has it (${result.markerFile}); --no-demo skips this check`);
+    if (result.outcome === 'refused') say(`demo: refused: ${result.reason}`);
+  } catch (err) {
+    say(`demo: could not be seeded or started: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    await client.connection.close();
+  }
 }
 
 function localAddress(variable: string, address: string): { port: number } {
