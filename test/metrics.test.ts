@@ -56,7 +56,7 @@ describe('the worker metrics endpoint', () => {
       await submitCoj(client, cojSettings(config), s);
       await client.workflow.getHandle(cojWorkflowId(s.programmeMembershipTisId)).result();
       const esrRun = `esr-run-metrics-test-${randomUUID()}`;
-      await client.workflow.execute(esrRunWorkflow, { taskQueue: config.temporal.taskQueue, workflowId: esrRun, args: [{ requestId: esrRun, runDate: '2098-02-01', deaneries: ['WES'], timings: DEFAULT_ESR_TIMINGS }] });
+      await client.workflow.execute(esrRunWorkflow, { taskQueue: config.temporal.taskQueue, workflowId: esrRun, args: [{ requestId: esrRun, runDate: '2098-02-01', deaneries: ['WES'], timings: { ...DEFAULT_ESR_TIMINGS, resendInitialMs: 2000, resendMaxMs: 4000 } }] });
 
       const response = await fetch(`http://127.0.0.1:${port}/metrics`);
       expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
@@ -76,5 +76,5 @@ describe('the worker metrics endpoint', () => {
       await receivers.stop();
       await worker.stop();
     }
-  });
+  }, 120_000);
 });
