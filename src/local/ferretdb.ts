@@ -26,7 +26,8 @@ export interface FerretDb {
 }
 
 export async function startFerretDb(options: FerretDbOptions): Promise<FerretDb> {
-  const args = ['-listen', options.listen, '-handler', options.backend.kind];
+  // error, not warn: at warn FerretDB logs every failed command's whole wire message, which drowns the output of `tisw up`.
+  const args = ['-listen', options.listen, '-handler', options.backend.kind, '-log-level', 'error'];
   if (options.backend.kind === 'postgresql') args.push('-postgresql-url', options.backend.url);
   else {
     fs.mkdirSync(options.backend.dir, { recursive: true });
