@@ -35,8 +35,9 @@ export function buildProgram(): Command {
     .command('up')
     .description('run the whole local system in the foreground (Temporal with its UI, FerretDB, a worker); Ctrl-C stops it')
     .option('--no-demo', 'do not seed and start the demo (signed CoJs, ESR records, today\'s run) on an empty data directory')
-    .action(async (opts: { demo: boolean }) => {
-      await up(config(), { say: (line) => print(line), demo: opts.demo });
+    .option('--workers <n>', 'worker processes to start, a local cluster (metrics on TISW_METRICS_PORT, +1, +2 ...)', positiveInt, 1)
+    .action(async (opts: { demo: boolean; workers: number }) => {
+      await up(config(), { say: (line) => print(line), demo: opts.demo, workers: opts.workers });
     });
 
   program

@@ -19,6 +19,8 @@ export interface Child {
 }
 
 export interface SpawnOptions {
+  /** How it is named in prefixes and messages; default: the command. */
+  name?: string;
   /** Print its output, each line prefixed with [name]. Otherwise only kept for error messages. */
   echo: boolean;
   env?: NodeJS.ProcessEnv;
@@ -65,5 +67,5 @@ export function spawnChild(name: string, command: string, args: string[], option
 
 /** `tisw <command>` as a child process of ours, from the compiled build (bin/tisw.js). */
 export function spawnTisw(command: string, options: SpawnOptions): Child {
-  return spawnChild(command, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'tisw.js'), command], options);
+  return spawnChild(options.name ?? command, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'tisw.js'), command], options);
 }

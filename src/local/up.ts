@@ -22,9 +22,11 @@ export interface UpOptions {
   say: (line: string) => void;
   /** Seed and start the demo on an empty data directory (src/local/demo.ts). @default true */
   demo?: boolean;
+  /** Worker processes to start (a local cluster); each serves metrics on TISW_METRICS_PORT + its index. @default 1 */
+  workers?: number;
 }
 
-export async function up(config: Config, { say, demo = true }: UpOptions): Promise<void> {
+export async function up(config: Config, { say, demo = true, workers: workerCount = 1 }: UpOptions): Promise<void> {
   const { dataDir } = config.local;
   fs.mkdirSync(dataDir, { recursive: true });
   const lock = acquireLock(path.join(dataDir, 'up.pid'));
@@ -73,9 +75,11 @@ export async function up(config: Config, { say, demo = true }: UpOptions): Promi
 
     const receivers = startTisw('receivers');
     stopping.push(() => receivers.stop(15_000));
-    const worker = startTisw('worker');
-    stopping.push(() => worker.stop(15_000));
-    await waitForPoller(config, worker);
+    const workers = Array.from({ length: workerCount }, (_, i) =>
+      startTisw('worker', `worker${workerCount > 1 ? ` ${i + 1}` : ''}`, config.metricsPort > 0 ? { TISW_METRICS_PORT: String(config.metricsPort + i) } : {}),
+    );
+    for (const worker of workers) stopping.push(() => worker.stop(15_000));
+    await waitForPollers(config, workers);
 
     say('');
     say('tis-workflows is up:');
@@ -83,12 +87,14 @@ export async function up(config: Config, { say, demo = true }: UpOptions): Promi
     say(`  Temporal         ${stack.temporalAddress} (namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue})`);
     say(`  MongoDB (wire)   ${stack.mongoUri} (FerretDB on ${stack.backend}; stores ${[config.mongo.tss, config.mongo.tis, config.mongo.esr].map((t) => t.database).filter((d, i, a) => a.indexOf(d) === i).join(', ')})`);
     say(`  RabbitMQ         ${new URL(config.amqp.url).host}`);
-    say(`  receivers        pid ${receivers.pid} (reference TIS CoJ receiver)`);
-    say(`  worker           pid ${worker.pid}${config.metricsPort > 0 ? `, metrics on http://127.0.0.1:${config.metricsPort}/metrics` : ''}`);
+    say(`  receivers        pid ${receivers.pid} (reference TIS CoJ receiver and ESR data exporter)`);
+    workers.forEach((worker, i) =>
+      say(`  ${worker.name.padEnd(16)} pid ${worker.pid}${config.metricsPort > 0 ? `, metrics on http://127.0.0.1:${config.metricsPort + i}/metrics` : ''}`),
+    );
     say('Check it with `npx tisw health` in another terminal. Ctrl-C stops everything started here.');
     if (demo) await startDemo(config, stack.uiUrl, say);
 
-    await untilStopped([...stack.children, receivers, worker]);
+    await untilStopped([...stack.children, receivers, ...workers]);
     say('stopping...');
   } finally {
     await stopAll();
@@ -142,21 +148,21 @@ function isRunning(pid: number): boolean {
   }
 }
 
-function startTisw(command: string): Child {
-  return spawnTisw(command, { echo: true });
+function startTisw(command: string, name = command, env: NodeJS.ProcessEnv = {}): Child {
+  return spawnTisw(command, { echo: true, name, env: { ...process.env, ...env } });
 }
 
-async function waitForPoller(config: Config, worker: Child): Promise<void> {
+async function waitForPollers(config: Config, workers: Child[]): Promise<void> {
   const client = await connectClient(config.temporal);
   try {
     await waitFor(
-      'the worker to poll its task queue',
+      `${workers.length} worker(s) to poll the task queue`,
       async () => {
         const { pollers } = await client.workflowService.describeTaskQueue({ namespace: config.temporal.namespace, taskQueue: { name: config.temporal.taskQueue }, taskQueueType: 1 });
-        return pollers.length > 0;
+        return workers.every((w) => pollers.some((p) => p.identity?.endsWith(`:${w.pid}`)));
       },
       120_000,
-      worker.exited,
+      () => workers.find((w) => w.exited())?.exited(),
     );
   } finally {
     await client.connection.close();
