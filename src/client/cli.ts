@@ -5,12 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { CONFIG_VARIABLES, type Config } from '../config/config';
+import { CONFIG_VARIABLES } from '../config/config';
 import { createLogger } from '../config/logger';
 import { connectClient, ensureSearchAttributes } from '../adapters/temporal';
 import { probeWorkflowId } from '../shared/contract';
 import { up } from '../local/up';
-import { createWorker, installRuntime } from '../worker/worker';
+import { createWorker, installRuntime, quietRuntime } from '../worker/worker';
 import { startMetricsServer } from '../worker/metrics-server';
 import { freePort } from '../local/ports';
 import { checkHealth } from './health';
@@ -170,10 +170,6 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** For the benchmarks, which run a worker in this process: the SDK's INFO lines would drown the figures. */
-function quietRuntime(cfg: Config): void {
-  installRuntime({ ...cfg, logLevel: 'warn', metricsPort: 0 }, createLogger({ ...cfg, logLevel: 'warn' }, 'tisw-bench'));
-}
 
 function printStuck(report: StuckReport): void {
   if (report.late.length === 0) print('no late runs');

@@ -28,7 +28,7 @@ import { isoDate } from '../shared/messages';
 import { config, print, printJson, UsageError } from './output';
 import { ensureSchedule } from './schedules';
 import { progress } from './progress';
-import { installRuntime } from '../worker/worker';
+import { quietRuntime } from '../worker/worker';
 import { printEsrBench, runEsrBench } from '../../bench/esr';
 
 // -------------------------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ export function registerEsrCommands(program: Command): void {
     .option('--json', 'print the figures as JSON')
     .action(async (opts: { records: number; json?: boolean }) => {
       const cfg = config();
-      installRuntime({ ...cfg, logLevel: 'warn', metricsPort: 0 }, createLogger({ ...cfg, logLevel: 'warn' }, 'tisw-bench'));
+      quietRuntime(cfg);
       const figures = await runEsrBench(cfg, { recordsPerDeanery: opts.records, progress: !opts.json && process.stderr.isTTY });
       if (opts.json) printJson(figures);
       else printEsrBench(figures, print);

@@ -5,7 +5,7 @@
 import os from 'node:os';
 import { DefaultLogger, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../config/config';
-import type { Logger } from '../config/logger';
+import { createLogger, type Logger } from '../config/logger';
 import { AmqpPublisher } from '../adapters/amqp';
 import { Alerter } from '../adapters/alerts';
 import { EsrStore } from '../adapters/esr-store';
@@ -107,4 +107,9 @@ export function installRuntime(config: Config, log: Logger, sdkMetricsPort?: num
       telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${sdkMetricsPort}` } } },
     }),
   });
+}
+
+/** For the benchmarks, which run a worker in the CLI's process: the SDK's INFO lines would drown the figures. */
+export function quietRuntime(config: Config): void {
+  installRuntime({ ...config, logLevel: 'warn', metricsPort: 0 }, createLogger({ ...config, logLevel: 'warn' }, 'tisw-bench'));
 }
