@@ -60,6 +60,16 @@ describe('the tisw command line', () => {
     expect((await tisw(['coj', 'status', randomUUID()])).code).toBe(1);
   });
 
+  it('describes, pauses and unpauses both schedules, as JSON', async () => {
+    const esr = JSON.parse((await tisw(['schedule', 'describe', '--json'])).stdout) as { scheduleId: string; cron: string[] };
+    expect(esr).toMatchObject({ scheduleId: 'esr-daily-app-files', cron: ['0 13 * * *'] });
+    const paused = await tisw(['schedule', 'pause', '--reconciliation', '--json']);
+    expect(paused.code).toBe(0);
+    expect(JSON.parse(paused.stdout)).toMatchObject({ scheduleId: 'tisw-coj-reconciliation', paused: true, cron: ['every 10 min'] });
+    const unpaused = JSON.parse((await tisw(['schedule', 'unpause', '--reconciliation', '--json'])).stdout) as { paused: boolean };
+    expect(unpaused.paused).toBe(false);
+  });
+
   it('reports health as JSON, exit 1 while no worker polls and 0 when one does', async () => {
     const without = await tisw(['health', '--json'], { TEMPORAL_TASK_QUEUE: `never-polled-${randomUUID()}` });
     expect(without.code).toBe(1);

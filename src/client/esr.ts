@@ -26,7 +26,7 @@ import {
 } from '../shared/contract';
 import { isoDate } from '../shared/messages';
 import { config, print, printJson, UsageError } from './output';
-import { ensureSchedule } from './schedules';
+import { ensureSchedule, ensureSchedules, SCHEDULE_IDS } from './schedules';
 import { progress } from './progress';
 import { quietRuntime } from '../worker/worker';
 import { printEsrBench, runEsrBench } from '../../bench/esr';
@@ -72,6 +72,7 @@ export interface ScheduleSummaryOut {
   scheduleId: string;
   paused: boolean;
   note: string | null;
+  /** When it fires: cron expressions (UTC), or "every N min" for an interval schedule. */
   cron: string[];
   overlap: string;
   catchupWindowMs: number;
@@ -85,7 +86,10 @@ export function summariseSchedule(d: ScheduleDescription): ScheduleSummaryOut {
     scheduleId: d.scheduleId,
     paused: d.state.paused,
     note: d.state.note ?? null,
-    cron: ESR_SCHEDULE.spec.cronExpressions.slice(),
+    cron: [
+      ...(d.scheduleId === ESR_SCHEDULE_ID ? ESR_SCHEDULE.spec.cronExpressions : []),
+      ...(d.spec.intervals ?? []).map((i) => `every ${Math.round(Number(i.every) / 60_000)} min`),
+    ],
     overlap: String(d.policies.overlap),
     catchupWindowMs: d.policies.catchupWindow,
     nextActionTimes: d.info.nextActionTimes.map((t) => t.toISOString()),
@@ -247,19 +251,23 @@ export function registerEsrCommands(program: Command): void {
       await runDays(days, parseDeaneries(opts.deanery), opts.json === true);
     });
 
-  const schedule = program.command('schedule').description(`the daily ESR schedule (${ESR_SCHEDULE_ID}, 13:00 UTC); every subcommand first creates or updates it, keeping a pause`);
-  const scheduleAction = (name: string, description: string, act: (client: Client) => Promise<string>): void => {
+  const schedule = program
+    .command('schedule')
+    .description(`the daily ESR schedule (${ESR_SCHEDULE_ID}, 13:00 UTC), or with --reconciliation the CoJ reconciliation; every subcommand first creates or updates the project's schedules, keeping a pause`);
+  const scheduleAction = (name: string, description: string, act: (client: Client, scheduleId: string) => Promise<string>): void => {
     schedule
       .command(name)
       .description(description)
+      .option('--reconciliation', `the CoJ reconciliation schedule (${SCHEDULE_IDS.cojReconciliation}) instead of the daily ESR one`)
       .option('--json', 'print the schedule as JSON')
-      .action(async (opts: { json?: boolean }) => {
+      .action(async (opts: { json?: boolean; reconciliation?: boolean }) => {
         await withClient(async (client) => {
-          const ensured = await ensureEsrSchedule(client, config().temporal.taskQueue);
-          const said = await act(client);
-          const summary = summariseSchedule(await client.schedule.getHandle(ESR_SCHEDULE_ID).describe());
+          const scheduleId = opts.reconciliation ? SCHEDULE_IDS.cojReconciliation : ESR_SCHEDULE_ID;
+          const ensured = (await ensureSchedules(client, config())).find((e) => e.scheduleId === scheduleId)?.outcome;
+          const said = await act(client, scheduleId);
+          const summary = summariseSchedule(await client.schedule.getHandle(scheduleId).describe());
           if (opts.json) return printJson({ ...summary, ensured });
-          if (ensured === 'created') print(`created schedule ${ESR_SCHEDULE_ID}`);
+          if (ensured === 'created') print(`created schedule ${scheduleId}`);
           if (said) print(said);
           print(`${summary.scheduleId}: ${summary.paused ? `PAUSED${summary.note ? ` (${summary.note})` : ''}` : 'active'}; cron ${summary.cron.join(', ')} UTC; overlap ${summary.overlap}; catch-up window ${summary.catchupWindowMs / 86_400_000} day(s)`);
           print(`  next: ${summary.nextActionTimes.slice(0, 3).join(', ') || '(none)'}`);
@@ -269,16 +277,16 @@ export function registerEsrCommands(program: Command): void {
       });
   };
   scheduleAction('describe', 'show the schedule: paused or not, next and recent runs', async () => '');
-  scheduleAction('pause', 'pause the schedule (kept across updates until unpaused)', async (client) => {
-    await client.schedule.getHandle(ESR_SCHEDULE_ID).pause(`paused with tisw by ${process.env.USER ?? 'an operator'}`);
+  scheduleAction('pause', 'pause the schedule (kept across updates until unpaused)', async (client, scheduleId) => {
+    await client.schedule.getHandle(scheduleId).pause(`paused with tisw by ${process.env.USER ?? 'an operator'}`);
     return 'paused';
   });
-  scheduleAction('unpause', 'resume the schedule', async (client) => {
-    await client.schedule.getHandle(ESR_SCHEDULE_ID).unpause('unpaused with tisw');
+  scheduleAction('unpause', 'resume the schedule', async (client, scheduleId) => {
+    await client.schedule.getHandle(scheduleId).unpause('unpaused with tisw');
     return 'unpaused';
   });
-  scheduleAction('trigger', "take the schedule's action now (run date: today, UTC); it queues in the lane", async (client) => {
-    await client.schedule.getHandle(ESR_SCHEDULE_ID).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
+  scheduleAction('trigger', "take the schedule's action now (ESR: run date today, UTC, queued in the lane; reconciliation: a pass now)", async (client, scheduleId) => {
+    await client.schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
     return 'triggered';
   });
 
