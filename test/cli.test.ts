@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { PROJECT_ROOT } from '../src/local/project';
-import { testClient, testConfig, testLogger, withWorker } from './support/system';
+import { pauseSchedule, testClient, testConfig, testLogger, withWorker } from './support/system';
 import { startReceivers } from '../src/receivers/run';
 import { ensureSchedules } from '../src/client/schedules';
 
@@ -88,7 +88,7 @@ describe('the tisw command line', () => {
         expect(withOne.code).toBe(0);
       }, config);
       // An operator's pause shows, and fails the check, with the note.
-      await client.schedule.getHandle('tisw-coj-reconciliation').pause('operator: maintenance');
+      await pauseSchedule(client, 'tisw-coj-reconciliation', 'operator: maintenance');
       const paused = await tisw(['health']);
       expect(paused.code).toBe(1);
       expect(paused.stdout).toMatch(/FAIL\s+temporal\.schedule\.tisw-coj-reconciliation\s+PAUSED: operator: maintenance/);

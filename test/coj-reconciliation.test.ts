@@ -7,7 +7,7 @@ import { startReceivers } from '../src/receivers/run';
 import { cojWorkflowId } from '../src/shared/contract';
 import { cojReconciliationWorkflow } from '../src/workflows';
 import type { Config } from '../src/config/config';
-import { testClient, testConfig, testLogger, withWorker } from './support/system';
+import { pauseSchedule, testClient, testConfig, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
 import { newSignature, signed } from './support/coj';
 
@@ -75,7 +75,7 @@ describe('CoJ reconciliation', () => {
   it('creates its schedule once, updates it in place, and keeps an operator\'s pause', async () => {
     expect(await ensureSchedules(client, config)).toContainEqual({ scheduleId: SCHEDULE_IDS.cojReconciliation, outcome: expect.stringMatching(/created|updated/) });
     const handle = client.schedule.getHandle(SCHEDULE_IDS.cojReconciliation);
-    await handle.pause('operator: investigating');
+    await pauseSchedule(client, SCHEDULE_IDS.cojReconciliation, 'operator: investigating');
     expect(await ensureSchedules(client, { ...config, coj: { ...config.coj, reconcileEveryMs: 5 * 60_000 } })).toContainEqual({ scheduleId: SCHEDULE_IDS.cojReconciliation, outcome: 'updated' });
     const description = await handle.describe();
     expect(description.state.paused).toBe(true);

@@ -19,7 +19,7 @@ import {
 import { esrRequestWorkflow } from '../src/workflows';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { ensureEsrSchedule, filesOf, requestEsrRun, summariseSchedule } from '../src/client/esr';
-import { testClient, testLogger } from './support/system';
+import { pauseSchedule, testClient, testLogger } from './support/system';
 import { eventually, isolatedEsr, seedRecords, uniqueRunDate, type IsolatedEsr } from './support/esr';
 
 /** ESR workflows and activities on a task queue of this file's own, so that no other test file's worker (another store, another vhost) takes them. */
@@ -236,7 +236,7 @@ describe('the ESR run through the one lane', () => {
       // Another test file may have made it already (ensureSchedules makes every schedule of the project).
       expect(['created', 'updated']).toContain(await ensureEsrSchedule(client, TASK_QUEUE));
       const handle = client.schedule.getHandle(ESR_SCHEDULE_ID);
-      await handle.pause('operator: ESR outage');
+      await pauseSchedule(client, ESR_SCHEDULE_ID, 'operator: ESR outage');
       expect(await ensureEsrSchedule(client, TASK_QUEUE)).toBe('updated');
       const paused = await handle.describe();
       expect(paused.state).toMatchObject({ paused: true, note: 'operator: ESR outage' });

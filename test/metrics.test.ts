@@ -8,7 +8,7 @@ import { startReceivers } from '../src/receivers/run';
 import { randomUUID } from 'node:crypto';
 import { cojWorkflowId, DEFAULT_ESR_TIMINGS } from '../src/shared/contract';
 import { esrRunWorkflow } from '../src/workflows';
-import { testClient, testConfig, testLogger } from './support/system';
+import { testClient, testConfig, testLogger, within } from './support/system';
 import { newSignature, signed } from './support/coj';
 import { startTisw } from './support/processes';
 
@@ -54,11 +54,11 @@ describe('the worker metrics endpoint', () => {
       await waitFor('the metrics endpoint', async () => (await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined))?.ok === true, 60_000, worker.exited);
       const s = await signed(new TssStore(db.db), new TisStore(db.db), newSignature());
       await submitCoj(client, cojSettings(config), s);
-      await client.workflow.getHandle(cojWorkflowId(s.programmeMembershipTisId)).result();
+      await within(30_000, 'the CoJ to be acknowledged', client.workflow.getHandle(cojWorkflowId(s.programmeMembershipTisId)).result());
       const esrRun = `esr-run-metrics-test-${randomUUID()}`;
-      await client.workflow.execute(esrRunWorkflow, { taskQueue: config.temporal.taskQueue, workflowId: esrRun, args: [{ requestId: esrRun, runDate: '2098-02-01', deaneries: ['WES'], timings: { ...DEFAULT_ESR_TIMINGS, resendInitialMs: 2000, resendMaxMs: 4000 } }] });
+      await within(30_000, 'the ESR run', client.workflow.execute(esrRunWorkflow, { taskQueue: config.temporal.taskQueue, workflowId: esrRun, args: [{ requestId: esrRun, runDate: '2098-02-01', deaneries: ['WES'], timings: { ...DEFAULT_ESR_TIMINGS, resendInitialMs: 2000, resendMaxMs: 4000 } }] }));
 
-      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      const response = await within(10_000, 'the scrape', fetch(`http://127.0.0.1:${port}/metrics`));
       expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
       const samples = parsePrometheus(await response.text());
       const value = (name: string, labels: Record<string, string> = {}): number =>

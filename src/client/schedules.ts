@@ -35,7 +35,12 @@ export async function ensureSchedules(client: Client, config: Config): Promise<A
   return results;
 }
 
-/** Creates one schedule, or updates its spec, action and policies in place (its state: pause and note, kept). */
+/**
+ * Creates one schedule, or updates its spec, action and policies in place (its state: pause and note, kept).
+ * Caveat: Temporal applies a pause asynchronously, so a pause made in the very instant of an update (a
+ * worker starting) can be written back by the update; `tisw health` shows a schedule's paused state, check it
+ * after pausing during a deploy.
+ */
 export async function ensureSchedule(client: Client, definition: ScheduleOptions): Promise<'created' | 'updated'> {
   try {
     await client.schedule.create(definition);

@@ -58,3 +58,24 @@ export async function runStatusesWhere(client: Client, query: string): Promise<s
   for await (const run of client.workflow.list({ query })) statuses.push(run.status.name);
   return statuses;
 }
+
+/**
+ * Pauses a schedule and waits until a describe shows it: Temporal applies a pause asynchronously, and an
+ * update made before it shows would write the old state back (see the note in src/client/schedules.ts).
+ */
+export async function pauseSchedule(client: Client, scheduleId: string, note: string): Promise<void> {
+  const handle = client.schedule.getHandle(scheduleId);
+  await handle.pause(note);
+  for (let i = 0; i < 100 && !(await handle.describe()).state.paused; i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** Awaits `promise`, failing with `what` if it takes longer than `ms`: a hung step names itself. */
+export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
