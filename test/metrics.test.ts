@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import { openMongo, type MongoStore } from '../src/adapters/mongo';
 import { TssStore } from '../src/adapters/tss-store';
 import { TisStore } from '../src/adapters/tis-store';
-import { cojSettings, submitCoj } from '../src/client/coj';
+import { cojSettings, cojStatus, submitCoj } from '../src/client/coj';
 import { freePort, waitFor } from '../src/local/ports';
 import { startReceivers } from '../src/receivers/run';
 import { randomUUID } from 'node:crypto';
@@ -54,7 +54,10 @@ describe('the worker metrics endpoint', () => {
       await waitFor('the metrics endpoint', async () => (await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined))?.ok === true, 60_000, worker.exited);
       const s = await signed(new TssStore(db.db), new TisStore(db.db), newSignature());
       await submitCoj(client, cojSettings(config), s);
-      await within(30_000, 'the CoJ to be acknowledged', client.workflow.getHandle(cojWorkflowId(s.programmeMembershipTisId)).result());
+      await within(30_000, 'the CoJ to be acknowledged', client.workflow.getHandle(cojWorkflowId(s.programmeMembershipTisId)).result()).catch(async (err: Error) => {
+        const status = await cojStatus(client, s.programmeMembershipTisId).catch((e: Error) => e.message);
+        throw new Error(`${err.message}; its status: ${JSON.stringify(status)}; worker output: ${worker.tail().slice(-1500)}`);
+      });
       const esrRun = `esr-run-metrics-test-${randomUUID()}`;
       await within(30_000, 'the ESR run', client.workflow.execute(esrRunWorkflow, { taskQueue: config.temporal.taskQueue, workflowId: esrRun, args: [{ requestId: esrRun, runDate: '2098-02-01', deaneries: ['WES'], timings: { ...DEFAULT_ESR_TIMINGS, resendInitialMs: 2000, resendMaxMs: 4000 } }] }));
 

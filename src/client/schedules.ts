@@ -35,12 +35,7 @@ export async function ensureSchedules(client: Client, config: Config): Promise<A
   return results;
 }
 
-/**
- * Creates one schedule, or updates its spec, action and policies in place (its state: pause and note, kept).
- * Caveat: Temporal applies a pause asynchronously, so a pause made in the very instant of an update (a
- * worker starting) can be written back by the update; `tisw health` shows a schedule's paused state, check it
- * after pausing during a deploy.
- */
+/** Creates one schedule, or updates its spec, action and policies in place (its state: pause and note, kept). */
 export async function ensureSchedule(client: Client, definition: ScheduleOptions): Promise<'created' | 'updated'> {
   try {
     await client.schedule.create(definition);
@@ -48,12 +43,20 @@ export async function ensureSchedule(client: Client, definition: ScheduleOptions
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
   }
-  await client.schedule.getHandle(definition.scheduleId).update((previous) => ({
-    ...previous,
-    spec: definition.spec,
-    action: definition.action as typeof previous.action,
-    policies: { ...previous.policies, ...definition.policies },
-    // previous.state keeps an operator's pause and note
-  }));
+  const handle = client.schedule.getHandle(definition.scheduleId);
+  let pausedBefore: { note: string } | undefined;
+  await handle.update((previous) => {
+    if (previous.state.paused) pausedBefore = { note: previous.state.note ?? 'paused' };
+    return {
+      ...previous,
+      spec: definition.spec,
+      action: definition.action as typeof previous.action,
+      policies: { ...previous.policies, ...definition.policies },
+      // previous.state carries an operator's pause and note
+    };
+  });
+  // Seen here: the server sometimes comes out of an update unpaused although the update said paused.
+  // An operator's pause must survive a worker's start, so it is put back, with its note.
+  if (pausedBefore && !(await handle.describe()).state.paused) await handle.pause(pausedBefore.note);
   return 'updated';
 }

@@ -59,10 +59,7 @@ export async function runStatusesWhere(client: Client, query: string): Promise<s
   return statuses;
 }
 
-/**
- * Pauses a schedule and waits until a describe shows it: Temporal applies a pause asynchronously, and an
- * update made before it shows would write the old state back (see the note in src/client/schedules.ts).
- */
+/** Pauses a schedule and waits until a describe shows it (Temporal applies a pause asynchronously). */
 export async function pauseSchedule(client: Client, scheduleId: string, note: string): Promise<void> {
   const handle = client.schedule.getHandle(scheduleId);
   await handle.pause(note);
