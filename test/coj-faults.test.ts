@@ -1,5 +1,4 @@
 import type { Client } from '@temporalio/client';
-import { openMongo, type MongoStore } from '../src/adapters/mongo';
 import { TssStore } from '../src/adapters/tss-store';
 import { TisStore } from '../src/adapters/tis-store';
 import { cojSettings, cojStatus, submitCoj, type CojSettings } from '../src/client/coj';
@@ -7,33 +6,26 @@ import { startReceivers } from '../src/receivers/run';
 import { cojWorkflowId, type CojSignature, type CojStatus } from '../src/shared/contract';
 import type { Config } from '../src/config/config';
 import { waitFor } from '../src/local/ports';
-import { testClient, testConfig, testLogger, withWorker } from './support/system';
-import { eventually, newSignature, signed } from './support/coj';
+import { testConfig, testLogger, withWorker } from './support/system';
+import { eventually, newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
 import { startTcpProxy } from './support/tcp-proxy';
 import { startTisw } from './support/processes';
 
 describe('CoJ submission under faults: nothing lost, nothing done twice', () => {
   const config: Config = testConfig();
+  let stores: CojTestStores;
   let client: Client;
-  let tssDb: MongoStore;
-  let tisDb: MongoStore;
   let tss: TssStore;
   let tis: TisStore;
   const settings: CojSettings = { ...cojSettings(config), timings: { ...cojSettings(config).timings, resendInitialMs: 500, resendMaxMs: 2000 } };
   const result = (s: CojSignature): Promise<CojStatus> => client.workflow.getHandle<() => Promise<CojStatus>>(cojWorkflowId(s.programmeMembershipTisId)).result();
 
   beforeAll(async () => {
-    client = await testClient(config);
-    tssDb = await openMongo(config.mongo.tss, 'test');
-    tisDb = await openMongo(config.mongo.tis, 'test');
-    tss = new TssStore(tssDb.db);
-    tis = new TisStore(tisDb.db);
-    await tss.ensureIndexes();
+    stores = await openCojStores(config);
+    ({ client, tss, tis } = stores);
   });
   afterAll(async () => {
-    await client.connection.close();
-    await tssDb.close();
-    await tisDb.close();
+    await stores.close();
   });
 
   async function deliveredOnce(signatures: CojSignature[]): Promise<void> {

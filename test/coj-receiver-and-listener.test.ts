@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Message as ConsumeMessage } from 'amqplib';
 import { connectAmqp } from '../src/adapters/amqp';
-import { openMongo, type MongoStore } from '../src/adapters/mongo';
 import { TisStore } from '../src/adapters/tis-store';
 import { TssStore } from '../src/adapters/tss-store';
 import { cojSettings, submitCoj } from '../src/client/coj';
 import { startReceivers } from '../src/receivers/run';
 import { cojWorkflowId, DEAD_LETTER_REASON_HEADER, deadLetterQueue, QUEUES } from '../src/shared/contract';
-import { runStatuses, testClient, testConfig, testLogger, withWorker } from './support/system';
-import { eventually, newSignature, signed } from './support/coj';
+import { runStatuses, testConfig, testLogger, withWorker } from './support/system';
+import { eventually, newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
 
 /**
  * The acknowledgement contract at the edges: what the TIS receiver does with each kind of message, and
@@ -18,23 +17,17 @@ import { eventually, newSignature, signed } from './support/coj';
 describe('the TIS CoJ receiver and the acknowledgement listener', () => {
   const config = testConfig();
   const log = testLogger(config);
+  let stores: CojTestStores;
   let client: Client;
-  let tisDb: MongoStore;
-  let tssDb: MongoStore;
-  let tis: TisStore;
   let tss: TssStore;
+  let tis: TisStore;
 
   beforeAll(async () => {
-    client = await testClient(config);
-    tisDb = await openMongo(config.mongo.tis, 'test');
-    tssDb = await openMongo(config.mongo.tss, 'test');
-    tis = new TisStore(tisDb.db);
-    tss = new TssStore(tssDb.db);
+    stores = await openCojStores(config);
+    ({ client, tss, tis } = stores);
   });
   afterAll(async () => {
-    await client.connection.close();
-    await tisDb.close();
-    await tssDb.close();
+    await stores.close();
   });
 
   /** Publishes raw bytes with the given properties; returns a reader of a queue's messages. */

@@ -1,5 +1,4 @@
 import type { Client } from '@temporalio/client';
-import { openMongo, type MongoStore } from '../src/adapters/mongo';
 import { TssStore } from '../src/adapters/tss-store';
 import { TisStore } from '../src/adapters/tis-store';
 import { ensureSchedules, SCHEDULE_IDS } from '../src/client/schedules';
@@ -7,32 +6,26 @@ import { startReceivers } from '../src/receivers/run';
 import { cojWorkflowId } from '../src/shared/contract';
 import { cojReconciliationWorkflow } from '../src/workflows';
 import type { Config } from '../src/config/config';
-import { pauseSchedule, testClient, testConfig, testLogger, withWorker } from './support/system';
+import { pauseSchedule, testConfig, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
-import { newSignature, signed } from './support/coj';
+import { newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
 
 describe('CoJ reconciliation', () => {
   let webhook: WebhookReceiver;
   let config: Config;
+  let stores: CojTestStores;
   let client: Client;
-  let tssDb: MongoStore;
-  let tisDb: MongoStore;
   let tss: TssStore;
   let tis: TisStore;
 
   beforeAll(async () => {
     webhook = await startWebhookReceiver();
     config = { ...testConfig(), alerts: { webhookUrl: webhook.url } };
-    client = await testClient(config);
-    tssDb = await openMongo(config.mongo.tss, 'test');
-    tisDb = await openMongo(config.mongo.tis, 'test');
-    tss = new TssStore(tssDb.db);
-    tis = new TisStore(tisDb.db);
+    stores = await openCojStores(config);
+    ({ client, tss, tis } = stores);
   });
   afterAll(async () => {
-    await client.connection.close();
-    await tssDb.close();
-    await tisDb.close();
+    await stores.close();
     await webhook.close();
   });
 

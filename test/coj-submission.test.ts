@@ -1,22 +1,20 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
-import { openMongo, type MongoStore } from '../src/adapters/mongo';
 import { TssStore } from '../src/adapters/tss-store';
 import { TisStore } from '../src/adapters/tis-store';
 import { cojSettings, cojStatus, submitCoj, type CojSettings } from '../src/client/coj';
 import { startReceivers, type Receivers } from '../src/receivers/run';
 import { cojWorkflowId, type CojStatus, type CojTimings } from '../src/shared/contract';
 import type { Config } from '../src/config/config';
-import { runStatuses, runStatusesWhere, testClient, testConfig, testLogger, withWorker } from './support/system';
+import { runStatuses, runStatusesWhere, testConfig, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
-import { eventually, newSignature, signed } from './support/coj';
+import { eventually, newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
 
 describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowledgement -> syncedAt', () => {
   let webhook: WebhookReceiver;
   let config: Config;
+  let stores: CojTestStores;
   let client: Client;
-  let tssDb: MongoStore;
-  let tisDb: MongoStore;
   let tss: TssStore;
   let tis: TisStore;
   let timings: CojTimings;
@@ -26,17 +24,11 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
     const base = testConfig();
     config = { ...base, alerts: { webhookUrl: webhook.url } };
     timings = { ...cojSettings(config).timings, resendInitialMs: 500, resendMaxMs: 2000 };
-    client = await testClient(config);
-    tssDb = await openMongo(config.mongo.tss, 'test');
-    tisDb = await openMongo(config.mongo.tis, 'test');
-    tss = new TssStore(tssDb.db);
-    tis = new TisStore(tisDb.db);
-    await tss.ensureIndexes();
+    stores = await openCojStores(config);
+    ({ client, tss, tis } = stores);
   });
   afterAll(async () => {
-    await client.connection.close();
-    await tssDb.close();
-    await tisDb.close();
+    await stores.close();
     await webhook.close();
   });
 

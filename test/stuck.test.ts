@@ -1,5 +1,4 @@
 import type { Client } from '@temporalio/client';
-import { openMongo, type MongoStore } from '../src/adapters/mongo';
 import { TssStore } from '../src/adapters/tss-store';
 import { TisStore } from '../src/adapters/tis-store';
 import { cojSettings, cojStatus, submitCoj } from '../src/client/coj';
@@ -8,25 +7,22 @@ import { startReceivers } from '../src/receivers/run';
 import { randomUUID } from 'node:crypto';
 import { cojWorkflowId, DEFAULT_ESR_TIMINGS, QUEUES } from '../src/shared/contract';
 import { esrRunWorkflow } from '../src/workflows';
-import { testClient, testConfig, testLogger, withWorker } from './support/system';
-import { eventually, newSignature, signed } from './support/coj';
+import { testConfig, testLogger, withWorker } from './support/system';
+import { eventually, newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
 
 describe('tisw stuck', () => {
   const config = testConfig();
+  let stores: CojTestStores;
   let client: Client;
-  let tssDb: MongoStore;
   let tss: TssStore;
   let tis: TisStore;
 
   beforeAll(async () => {
-    client = await testClient(config);
-    tssDb = await openMongo(config.mongo.tss, 'test');
-    tss = new TssStore(tssDb.db);
-    tis = new TisStore(tssDb.db);
+    stores = await openCojStores(config);
+    ({ client, tss, tis } = stores);
   });
   afterAll(async () => {
-    await client.connection.close();
-    await tssDb.close();
+    await stores.close();
   });
 
   it('names a CoJ waiting on TIS, with its attempts and queue, and says the TIS receiver is down', async () => {

@@ -1,8 +1,12 @@
 /** Test data for CoJ submissions: unique ids per test, the TSS profile and the TIS programme membership. */
 import { randomInt, randomUUID } from 'node:crypto';
 import type { CojSignature } from '../../src/shared/contract';
-import type { TssStore } from '../../src/adapters/tss-store';
-import type { TisStore } from '../../src/adapters/tis-store';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../../src/config/config';
+import { openMongo } from '../../src/adapters/mongo';
+import { TssStore } from '../../src/adapters/tss-store';
+import { TisStore } from '../../src/adapters/tis-store';
+import { testClient } from './system';
 
 export function newSignature(overrides: Partial<CojSignature> = {}): CojSignature {
   return {
@@ -29,4 +33,30 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** What the CoJ test files talk to: a Temporal client and the TSS and TIS stores. */
+export interface CojTestStores {
+  client: Client;
+  tss: TssStore;
+  tis: TisStore;
+  close(): Promise<void>;
+}
+
+export async function openCojStores(config: Config): Promise<CojTestStores> {
+  const client = await testClient(config);
+  const tssDb = await openMongo(config.mongo.tss, 'test');
+  const tisDb = await openMongo(config.mongo.tis, 'test');
+  const tss = new TssStore(tssDb.db);
+  await tss.ensureIndexes();
+  return {
+    client,
+    tss,
+    tis: new TisStore(tisDb.db),
+    async close() {
+      await client.connection.close();
+      await tssDb.close();
+      await tisDb.close();
+    },
+  };
 }
