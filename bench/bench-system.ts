@@ -1,8 +1,9 @@
 /**
- * A throwaway copy of the whole local system for one benchmark run: its own Temporal dev server (state
- * in a SQLite file with WAL, as `tisw up` runs it) and FerretDB database, a RabbitMQ vhost of its own on
- * the configured broker, and `tisw worker` / `tisw receivers` as separate processes, as in production,
- * so that the worker's memory is its own. Everything is removed afterwards.
+ * A throwaway copy of the whole local system for one benchmark run (or the fault suite's table): its own
+ * Temporal dev server (state in a SQLite file with WAL, as `tisw up` runs it) and FerretDB database, a
+ * RabbitMQ vhost of its own on the configured broker (or a private broker of the caller's), and
+ * `tisw worker` / `tisw receivers` as separate processes, as in production, so that the worker's memory
+ * is its own. Everything is removed afterwards.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,41 +14,58 @@ import { spawnTisw, type Child } from '../src/local/child';
 import { freePort, waitFor } from '../src/local/ports';
 import { addVhost, deleteVhost } from '../src/local/rabbitmq';
 import { startLocalStack, withDatabase, type LocalStack } from '../src/local/stack';
-import { connectClient } from '../src/adapters/temporal';
+import { connectClient, pollerIdentities } from '../src/adapters/temporal';
 
 export interface BenchSystem {
   config: Config;
   env: NodeJS.ProcessEnv;
   stack: LocalStack;
+  /** The run's temporary directory (Temporal's db file, app files); removed by stop(). */
+  tmpDir: string;
+  /** The MongoDB database every store of the system uses. */
+  database: string;
   startTisw(command: 'worker' | 'receivers'): Child;
+  /** Waits until every worker started (and not ended) polls the task queue. */
   waitForWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startBenchSystem(base: Config, name: string): Promise<BenchSystem> {
+export interface BenchSystemOptions {
+  /** A broker of the caller's (vhost "/"), instead of a vhost made on the configured one. */
+  amqpUrl?: string;
+  /** Names the database, vhost and files: tests pass one containing "test". @default tisw-bench */
+  prefix?: string;
+  /** More environment for the processes, e.g. shortened thresholds. */
+  env?: NodeJS.ProcessEnv;
+  /** PostgreSQL database behind the system's FerretDB. @default tisw_bench */
+  postgresDatabase?: string;
+}
+
+export async function startBenchSystem(base: Config, name: string, options: BenchSystemOptions = {}): Promise<BenchSystem> {
+  const prefix = options.prefix ?? 'tisw-bench';
   const id = `${name}-${process.pid}`;
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `tisw-bench-${id}-`));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-${id}-`));
   const stack = await startLocalStack({
     temporalPort: await freePort(),
     temporalDbFile: path.join(tmp, 'temporal.db'),
     ferretdbListen: '127.0.0.1:0',
-    postgresUrl: withDatabase(base.local.postgresUrl, 'tisw_bench'),
+    postgresUrl: withDatabase(base.local.postgresUrl, options.postgresDatabase ?? 'tisw_bench'),
     sqliteDir: path.join(tmp, 'ferretdb'),
     parentPid: process.pid,
     echo: false,
     warn: (m) => process.stderr.write(`bench: ${m}\n`),
   });
-  const vhost = `tisw-bench-${id}`;
-  const database = `tisw_bench_${process.pid}`;
+  const vhost = options.amqpUrl === undefined ? `${prefix}-${id}` : undefined;
+  const database = `${prefix.replace(/-/g, '_')}_${process.pid}`;
   const children: Child[] = [];
   try {
-    await addVhost(vhost);
+    if (vhost) await addVhost(vhost);
   } catch (err) {
     await stack.stop();
     throw new Error(`the benchmark needs a RabbitMQ vhost of its own, made with rabbitmqctl (run as root): ${(err as Error).message}`);
   }
-  const amqp = new URL(base.amqp.url);
-  amqp.pathname = `/${vhost}`;
+  const amqp = new URL(options.amqpUrl ?? base.amqp.url);
+  if (vhost) amqp.pathname = `/${vhost}`;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TEMPORAL_ADDRESS: stack.temporalAddress,
@@ -60,12 +78,18 @@ export async function startBenchSystem(base: Config, name: string): Promise<Benc
     TISW_ESR_FILES_DIR: path.join(tmp, 'esr-files'),
     TISW_METRICS_PORT: '0',
     LOG_LEVEL: 'warn',
+    // Reconciliation would find the burst's CoJs (signed, not yet synced) and submit them again mid-run:
+    // real work, but not the work being measured.
+    COJ_RECONCILE_EVERY_MINUTES: '1440',
+    ...options.env,
   };
   const config = loadConfig(env);
   return {
     config,
     env,
     stack,
+    tmpDir: tmp,
+    database,
     startTisw(command) {
       const child = spawnTisw(command, { echo: false, env });
       children.push(child);
@@ -73,11 +97,14 @@ export async function startBenchSystem(base: Config, name: string): Promise<Benc
     },
     async waitForWorker() {
       const client = await connectClient(config.temporal);
+      // A worker's identity ends with its pid (worker.ts); the server lists a dead worker's for minutes.
+      const live = children.filter((c) => c.name === 'worker' && !c.exited()).map((c) => `:${c.pid}`);
       try {
-        await waitFor('the benchmark worker', async () => {
-          const { pollers } = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: config.temporal.taskQueue }, taskQueueType: 1 });
-          return pollers.length > 0;
-        }, 60_000, () => children.find((c) => c.exited())?.exited());
+        await waitFor(`${live.length} worker(s) polling`, async () => {
+          const pollers = await pollerIdentities(client, 'default', config.temporal.taskQueue);
+          return live.every((pid) => pollers.some((identity) => identity.endsWith(pid)));
+          // A worker killed on purpose (process.killed) is not a failure to start.
+        }, 60_000, () => children.find((c) => c.exited() && !c.process.killed)?.exited());
       } finally {
         await client.connection.close();
       }
@@ -87,7 +114,7 @@ export async function startBenchSystem(base: Config, name: string): Promise<Benc
       const mongo = new MongoClient(stack.mongoUri, { serverSelectionTimeoutMS: 5000 });
       await mongo.db(database).dropDatabase().catch(() => undefined);
       await mongo.close();
-      await deleteVhost(vhost).catch(() => undefined);
+      if (vhost) await deleteVhost(vhost).catch(() => undefined);
       await stack.stop();
       fs.rmSync(tmp, { recursive: true, force: true });
     },

@@ -14,8 +14,9 @@ import { TisStore } from '../src/adapters/tis-store';
 import { cojSettings, submitCoj } from '../src/client/coj';
 import { progress } from '../src/client/progress';
 import { cojWorkflowId, type CojSignature, type CojStatus } from '../src/shared/contract';
-import { measureFloor, type FloorFigures } from './floor';
-import { latency, nowMs, pool, round, type Latency } from './measure';
+import { cpuText, floorProcesses, measureFloor, type CpuCost, type FloorFigures } from './floor';
+import { cpuMsPer, readCpu, SHARED_SERVERS, type ProcessGroup } from './cpu';
+import { latency, pool, round, type Latency } from './measure';
 import { memoryOf, startBenchSystem } from './bench-system';
 
 export interface CojBenchOptions {
@@ -28,20 +29,33 @@ export interface CojBenchOptions {
 
 export interface CojBenchFigures {
   count: number;
+  /** Of the first burst, as are the latencies. */
   cojsAcknowledgedPerSecond: number;
+  secondBurstPerSecond: number;
   submissionToSyncedAt: Latency;
   totalMs: number;
-  workerMemoryMiB: { beforeBurst: number; atQuarter: number; atEnd: number; peak: number; growthKiBPerCojAfterQuarter: number };
+  /** Processor time per CoJ in the first burst, by process. */
+  cpuMsPerCoj: CpuCost;
+  workerMemoryMiB: { beforeBurst: number; afterFirstBurst: number; afterSecondBurst: number; peak: number; growthKiBPerCojInSecondBurst: number };
   /** The floor measured before the burst, and (floor) after it; the rate ratio uses their mean. */
   floorBefore: FloorFigures;
   floor: FloorFigures;
-  ratios: { cojRateToOneActivityBurstRate: number; cojP50ToOneActivityP50: number };
+  ratios: {
+    cojRateToOneActivityBurstRate: number;
+    cojP50ToOneActivityP50: number;
+    /**
+     * Floor processor time per workflow / CoJ processor time per CoJ: the rate ratio if both were limited by
+     * processor time alone (every process here shares the same cores). The floor's burst, with 50 in flight,
+     * does not keep both cores busy, so the measured ratio can come out above it.
+     */
+    processorTimeRatio: number;
+  };
 }
 
 export async function runCojBench(base: Config, options: CojBenchOptions): Promise<CojBenchFigures> {
   const system = await startBenchSystem(base, 'coj');
   try {
-    system.startTisw('receivers');
+    const receivers = system.startTisw('receivers');
     const worker = system.startTisw('worker');
     await system.waitForWorker();
     const { config } = system;
@@ -52,8 +66,7 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
       const store = new TssStore(tss.db);
       const tis = new TisStore(tss.db); // one database for all stores here
       const warmUp = signatures(20);
-      const burst = signatures(options.count);
-      await seed(store, tis, [...warmUp, ...burst]);
+      await seed(store, tis, warmUp);
 
       const deliver = async (list: CojSignature[], onEach?: () => void): Promise<Array<{ submittedAt: number; status: CojStatus }>> => {
         const submittedAt = new Map<string, number>();
@@ -73,48 +86,71 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
       };
 
       await deliver(warmUp);
-      // The floor before and after the burst: the server's state grows with the burst, which slows what
+      const temporalPid = system.stack.children[0]?.pid ?? -1;
+      const processes: Record<string, ProcessGroup> = {
+        temporal: { pids: [temporalPid] },
+        worker: { pids: [worker.pid] },
+        receivers: { pids: [receivers.pid] },
+        ferretdb: { pids: [system.stack.children[1]?.pid ?? -1] },
+        'bench process (client)': { pids: [process.pid] },
+        ...SHARED_SERVERS,
+      };
+      // The floor before and after the bursts: the server's state grows with the burst, which slows what
       // follows it, so a floor on one side only would flatter or punish the CoJ rate.
-      const floorOptions = { burst: options.floorBurst, inFlight: 50, sequential: 50, amqpRoundTrips: 1000, persist: true, progress: options.progress };
+      const floorOptions = { burst: options.floorBurst, inFlight: 50, sequential: 50, amqpRoundTrips: 1000, persist: true, progress: options.progress, cpu: floorProcesses(temporalPid) };
       const floorBefore = await measureFloor(system.stack.temporalAddress, config.amqp.url, floorOptions);
-      const memory = { beforeBurst: memoryOf(worker.pid).rssMiB, atQuarter: NaN, atEnd: NaN, peak: 0 };
-      const sampler = setInterval(() => (memory.peak = Math.max(memory.peak, memoryOf(worker.pid).rssMiB)), 200);
-      const bar = progress('CoJs acknowledged', burst.length, options.progress);
-      let done = 0;
-      const start = nowMs();
-      const results = await deliver(burst, () => {
-        bar.tick();
-        if (++done === Math.round(burst.length / 4)) memory.atQuarter = memoryOf(worker.pid).rssMiB;
-      });
-      const totalMs = nowMs() - start;
-      bar.stop();
-      clearInterval(sampler);
-      memory.atEnd = memoryOf(worker.pid).rssMiB;
-      memory.peak = Math.max(memory.peak, memory.atEnd);
 
-      const notSynced = results.filter((r) => r.status.stage !== 'acknowledged' || !r.status.syncedAt);
-      if (notSynced.length > 0) throw new Error(`${notSynced.length} CoJs finished without syncedAt: the benchmark is void`);
-      const firstSubmitted = Math.min(...results.map((r) => r.submittedAt));
-      const lastSynced = Math.max(...results.map((r) => Date.parse(r.status.syncedAt as string)));
-      const cojsAcknowledgedPerSecond = round((burst.length / (lastSynced - firstSubmitted)) * 1000);
-      const submissionToSyncedAt = latency(results.map((r) => Date.parse(r.status.syncedAt as string) - r.submittedAt));
+      // Two bursts of the same size, one after the other: the first gives the rate and the latencies; the
+      // second shows whether the worker keeps anything per finished CoJ (if it did, its memory would grow
+      // again by as much).
+      const memory = { beforeBurst: memoryOf(worker.pid).rssMiB, afterFirstBurst: NaN, afterSecondBurst: NaN, peak: 0 };
+      const sampler = setInterval(() => (memory.peak = Math.max(memory.peak, memoryOf(worker.pid).rssMiB)), 200);
+      const burst = async (label: string): Promise<{ results: Awaited<ReturnType<typeof deliver>>; cpu: CpuCost }> => {
+        const list = signatures(options.count);
+        await seed(store, tis, list);
+        const bar = progress(label, list.length, options.progress);
+        const cpuBefore = readCpu(processes);
+        const results = await deliver(list, () => bar.tick());
+        const cpu = cpuMsPer(cpuBefore, readCpu(processes), list.length);
+        bar.stop();
+        const notSynced = results.filter((r) => r.status.stage !== 'acknowledged' || !r.status.syncedAt);
+        if (notSynced.length > 0) throw new Error(`${notSynced.length} CoJs finished without syncedAt: the benchmark is void`);
+        return { results, cpu };
+      };
+      const first = await burst('CoJs acknowledged (first burst)');
+      memory.afterFirstBurst = memoryOf(worker.pid).rssMiB;
+      const second = await burst('CoJs acknowledged (second burst, for memory)');
+      memory.afterSecondBurst = memoryOf(worker.pid).rssMiB;
+      clearInterval(sampler);
+      memory.peak = Math.max(memory.peak, memory.afterSecondBurst);
 
       const floor = await measureFloor(system.stack.temporalAddress, config.amqp.url, floorOptions);
       const floorRate = (floorBefore.oneActivityWorkflow.burst.perSecond + floor.oneActivityWorkflow.burst.perSecond) / 2;
+      const rate = (results: Awaited<ReturnType<typeof deliver>>): { perSecond: number; totalMs: number } => {
+        const firstSubmitted = Math.min(...results.map((r) => r.submittedAt));
+        const lastSynced = Math.max(...results.map((r) => Date.parse(r.status.syncedAt as string)));
+        return { perSecond: round((results.length / (lastSynced - firstSubmitted)) * 1000), totalMs: lastSynced - firstSubmitted };
+      };
+      const { perSecond: cojsAcknowledgedPerSecond, totalMs } = rate(first.results);
+      const submissionToSyncedAt = latency(first.results.map((r) => Date.parse(r.status.syncedAt as string) - r.submittedAt));
+      const floorCpu = floor.oneActivityWorkflow.burst.cpuMsPerWorkflow as CpuCost;
       return {
-        count: burst.length,
+        count: options.count,
         cojsAcknowledgedPerSecond,
+        secondBurstPerSecond: rate(second.results).perSecond,
         submissionToSyncedAt,
         totalMs: round(totalMs),
+        cpuMsPerCoj: first.cpu,
         workerMemoryMiB: {
           ...memory,
-          growthKiBPerCojAfterQuarter: round(((memory.atEnd - memory.atQuarter) * 1024) / (burst.length * 0.75)),
+          growthKiBPerCojInSecondBurst: round(((memory.afterSecondBurst - memory.afterFirstBurst) * 1024) / options.count),
         },
         floorBefore,
         floor,
         ratios: {
           cojRateToOneActivityBurstRate: round(cojsAcknowledgedPerSecond / floorRate),
           cojP50ToOneActivityP50: round(submissionToSyncedAt.p50Ms / floor.oneActivityWorkflow.burst.p50Ms),
+          processorTimeRatio: round(floorCpu.total / first.cpu.total),
         },
       };
     } finally {
@@ -142,16 +178,20 @@ async function seed(tss: TssStore, tis: TisStore, list: CojSignature[]): Promise
 
 export function printCoj(f: CojBenchFigures, print: (line: string) => void): void {
   const lat = (l: Latency): string => `p50 ${l.p50Ms} ms, p95 ${l.p95Ms} ms, p99 ${l.p99Ms} ms`;
-  print(`CoJ benchmark — ${f.count} CoJs submitted as a burst, delivered, acknowledged, syncedAt written`);
-  print(`  CoJs acknowledged per second        ${f.cojsAcknowledgedPerSecond} (whole burst ${round(f.totalMs / 1000, 1)} s)`);
+  print(`CoJ benchmark — ${f.count} CoJs submitted as a burst, delivered, acknowledged, syncedAt written (then a second burst, for memory)`);
+  print(`  CoJs acknowledged per second        ${f.cojsAcknowledgedPerSecond} (whole burst ${round(f.totalMs / 1000, 1)} s; second burst ${f.secondBurstPerSecond}/s)`);
   print(`  submission -> syncedAt              ${lat(f.submissionToSyncedAt)}`);
+  print(`  processor time per CoJ              ${cpuText(f.cpuMsPerCoj)}`);
   const m = f.workerMemoryMiB;
-  print(`  worker RSS (MiB)                    before ${m.beforeBurst}, at 1/4 ${m.atQuarter}, at end ${m.atEnd}, peak ${m.peak}; growth after 1/4: ${m.growthKiBPerCojAfterQuarter} KiB per CoJ`);
+  print(`  worker RSS (MiB)                    before ${m.beforeBurst}, after the first burst ${m.afterFirstBurst}, after the second ${m.afterSecondBurst}, peak ${m.peak}; growth in the second burst: ${m.growthKiBPerCojInSecondBurst} KiB per CoJ`);
   for (const [when, floor] of [['before', f.floorBefore], ['after', f.floor]] as const) {
     const b = floor.oneActivityWorkflow.burst;
-    print(`  floor ${when} the burst: one-activity ${b.perSecond} workflows/s (${b.count}, ${b.inFlight} in flight; ${lat(b)})`);
+    print(`  floor ${when} the bursts: one-activity ${b.perSecond} workflows/s (${b.count}, ${b.inFlight} in flight; ${lat(b)})`);
   }
+  const floorCpu = f.floor.oneActivityWorkflow.burst.cpuMsPerWorkflow;
+  if (floorCpu) print(`  floor processor time per workflow   ${cpuText(floorCpu)}`);
   const a = f.floor.amqpRoundTrip;
   print(`  floor, same run: AMQP round trip    ${lat(a.sequential)}; ${a.concurrent.perSecond}/s with ${a.concurrent.inFlight} in flight`);
   print(`  ratio CoJ rate / one-activity rate  ${f.ratios.cojRateToOneActivityBurstRate} (to the mean of the two floors; target >= 0.9)`);
+  print(`  processor-time ratio                ${f.ratios.processorTimeRatio} (floor ms per workflow / CoJ ms per CoJ: the rate ratio if processor time alone limited both)`);
 }

@@ -23,6 +23,14 @@ import { freePort } from '../src/local/ports';
 import { progress } from '../src/client/progress';
 import { workflowSource } from '../src/worker/workflow-bundle';
 import { nowMs, onlyLatency, pool, type Latency, type Throughput } from './measure';
+import { cpuMsPer, readCpu, SHARED_SERVERS, type ProcessGroup } from './cpu';
+
+export type CpuCost = ReturnType<typeof cpuMsPer>;
+
+/** The floor's own processes: the Temporal server, and this one (the floor's worker and client). */
+export function floorProcesses(temporalPid: number): Record<string, ProcessGroup> {
+  return { temporal: { pids: [temporalPid] }, 'bench process (floor worker and client)': { pids: [process.pid] }, ...SHARED_SERVERS };
+}
 
 export interface FloorOptions {
   burst: number;
@@ -32,11 +40,13 @@ export interface FloorOptions {
   /** Temporal state in a SQLite file with WAL, as `tisw up` runs it; false: in memory. */
   persist: boolean;
   progress: boolean;
+  /** The processes whose processor time the burst is charged with (the floor's worker and client run in this process). */
+  cpu?: Record<string, ProcessGroup>;
 }
 
 export interface FloorFigures {
   servers: { temporal: string; temporalState: 'sqlite-wal' | 'memory'; amqp: string };
-  oneActivityWorkflow: { sequential: Latency; burst: Throughput };
+  oneActivityWorkflow: { sequential: Latency; burst: Throughput & { cpuMsPerWorkflow?: CpuCost } };
   noActivityWorkflow: { sequential: Latency };
   amqpRoundTrip: { sequential: Latency; concurrent: Throughput };
 }
@@ -55,7 +65,7 @@ export async function runFloorBench(config: Config, options: FloorOptions): Prom
     ...(options.persist && { dbFile: path.join(tmp, 'temporal.db') }),
   });
   try {
-    return await measureFloor(server.address, config.amqp.url, options);
+    return await measureFloor(server.address, config.amqp.url, { ...options, cpu: floorProcesses(server.child.pid) });
   } finally {
     await server.child.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -89,10 +99,12 @@ async function measureWorkflows(address: string, options: FloorOptions): Promise
       await pool(WARM_UP, 1, run('floorOneActivityWorkflow'));
       const sequentialOne = await sequential('one-activity workflow, one at a time', options, run('floorOneActivityWorkflow'));
       const bar = progress(`one-activity burst (${options.inFlight} in flight)`, options.burst, options.progress);
+      const cpuBefore = options.cpu && readCpu(options.cpu);
       const burst = await pool(options.burst, options.inFlight, run('floorOneActivityWorkflow'), () => bar.tick());
       bar.stop();
+      const cpuMsPerWorkflow = options.cpu && cpuBefore && cpuMsPer(cpuBefore, readCpu(options.cpu), options.burst);
       const sequentialNone = await sequential('no-activity workflow, one at a time', options, run('floorNoActivityWorkflow'));
-      return { oneActivityWorkflow: { sequential: sequentialOne, burst }, noActivityWorkflow: { sequential: sequentialNone } };
+      return { oneActivityWorkflow: { sequential: sequentialOne, burst: { ...burst, ...(cpuMsPerWorkflow && { cpuMsPerWorkflow }) } }, noActivityWorkflow: { sequential: sequentialNone } };
     });
   } finally {
     await connection.close();
@@ -167,8 +179,14 @@ export function printFloor(f: FloorFigures, print: (line: string) => void): void
   print(`  one-activity workflow, one at a time   ${lat(f.oneActivityWorkflow.sequential)}`);
   const b = f.oneActivityWorkflow.burst;
   print(`  one-activity workflow, burst           ${b.perSecond} workflows/s, ${b.count} with ${b.inFlight} in flight; ${lat(b)}`);
+  if (b.cpuMsPerWorkflow) print(`  processor time per burst workflow      ${cpuText(b.cpuMsPerWorkflow)}`);
   print(`  no-activity workflow, one at a time    ${lat(f.noActivityWorkflow.sequential)}`);
   print(`  AMQP round trip, one at a time         ${lat(f.amqpRoundTrip.sequential)}`);
   const c = f.amqpRoundTrip.concurrent;
   print(`  AMQP round trip, ${c.inFlight} in flight        ${c.perSecond} round trips/s; ${lat(c)}`);
+}
+
+/** "41.2 ms: temporal 24.1, bench process 15.0, ..." */
+export function cpuText(cost: CpuCost): string {
+  return `${cost.total} ms: ${Object.entries(cost.byProcess).map(([name, ms]) => `${name} ${ms}`).join(', ')}`;
 }

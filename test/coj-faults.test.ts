@@ -6,8 +6,9 @@ import { startReceivers } from '../src/receivers/run';
 import { cojWorkflowId, type CojSignature, type CojStatus } from '../src/shared/contract';
 import type { Config } from '../src/config/config';
 import { waitFor } from '../src/local/ports';
+import { pollerIdentities } from '../src/adapters/temporal';
 import { testConfig, testLogger, withWorker } from './support/system';
-import { eventually, newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
+import { eventually, newSignature, seedSignedCojs, signed, openCojStores, type CojTestStores } from './support/coj';
 import { startTcpProxy } from './support/tcp-proxy';
 import { startTisw } from './support/processes';
 
@@ -118,15 +119,7 @@ describe('CoJ submission under faults: nothing lost, nothing done twice', () => 
   }, 120_000);
 
   it('delivers a burst of 1,000 CoJs, each to TIS exactly once, each with syncedAt set', async () => {
-    const signatures = Array.from({ length: 1000 }, () => newSignature());
-    await tss.profiles.insertMany(
-      signatures.map((s) => ({
-        _id: s.traineeTisId,
-        traineeTisId: s.traineeTisId,
-        programmeMemberships: [{ tisId: s.programmeMembershipTisId, conditionsOfJoining: { signedAt: new Date(s.signedAt), version: s.version, syncedAt: null } }],
-      })),
-    );
-    await tis.programmeMemberships.insertMany(signatures.map((s) => ({ _id: s.programmeMembershipTisId, personId: s.traineeTisId })));
+    const signatures = await seedSignedCojs(tss, tis, 1000);
     const receivers = await startReceivers(config, testLogger(config));
     try {
       await receivers.ready;
@@ -151,8 +144,7 @@ async function waitForPollers(client: Client, config: Config, count: number): Pr
   await waitFor(
     `${count} worker(s) polling`,
     async () => {
-      const { pollers } = await client.workflowService.describeTaskQueue({ namespace: config.temporal.namespace, taskQueue: { name: config.temporal.taskQueue }, taskQueueType: 1 });
-      return new Set(pollers.map((p) => p.identity)).size >= count;
+      return (await pollerIdentities(client, config.temporal.namespace, config.temporal.taskQueue)).length >= count;
     },
     60_000,
   );

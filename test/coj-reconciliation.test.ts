@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { TssStore } from '../src/adapters/tss-store';
 import { TisStore } from '../src/adapters/tis-store';
-import { ensureSchedules, SCHEDULE_IDS } from '../src/client/schedules';
+import { ensureSchedules, SCHEDULE_IDS, setSchedulePaused } from '../src/client/schedules';
 import { startReceivers } from '../src/receivers/run';
 import { cojWorkflowId } from '../src/shared/contract';
 import { cojReconciliationWorkflow } from '../src/workflows';
@@ -78,5 +78,17 @@ describe('CoJ reconciliation', () => {
     for await (const s of client.schedule.list()) if (s.scheduleId === SCHEDULE_IDS.cojReconciliation) schedules++;
     expect(schedules).toBe(1);
     await handle.unpause();
+  });
+
+  it('keeps a pause sent right after an update (the server applies a waiting pause before a waiting update)', async () => {
+    const handle = client.schedule.getHandle(SCHEDULE_IDS.cojReconciliation);
+    for (let round = 0; round < 25; round++) {
+      await ensureSchedules(client, { ...config, coj: { ...config.coj, reconcileEveryMs: (round + 2) * 60_000 } });
+      // A plain pause, as another process or the Temporal UI would send it, with no waiting of ours.
+      await handle.pause(`operator: round ${round}`);
+      // A describe is a query: the server answers it after the signals waiting before it are applied.
+      expect({ round, paused: (await handle.describe()).state.paused }).toEqual({ round, paused: true });
+      await setSchedulePaused(handle, false, 'test: next round');
+    }
   });
 });

@@ -11,6 +11,8 @@ describe('the config loader', () => {
     expect(config.mongo.esr).toEqual(config.mongo.tss);
     expect(config.local.dataDir).toBe('/home/op/.local/share/tis-workflows');
     expect(config.local.temporalUiPort).toBe(8233);
+    expect(config.codecServer).toEqual({ port: 8234, allowedOrigins: ['http://127.0.0.1:8233', 'http://localhost:8233'] });
+    expect(loadConfig({ TISW_CODEC_ALLOWED_ORIGINS: 'https://ui.example.net, http://10.0.0.1:8080/' }).codecServer.allowedOrigins).toEqual(['https://ui.example.net', 'http://10.0.0.1:8080']);
   });
 
   it.each([
@@ -24,6 +26,8 @@ describe('the config loader', () => {
     [{ TISW_TEMPORAL_UI_PORT: '0' }, /TISW_TEMPORAL_UI_PORT must be a whole number from 1 to 65535/],
     [{ TEMPORAL_TLS_CERT: '/c.pem' }, /TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    [{ TISW_CODEC_ALLOWED_ORIGINS: 'https://ui.example.net/path' }, /TISW_CODEC_ALLOWED_ORIGINS must be comma-separated origins/],
+    [{ TISW_CODEC_PORT: 'x' }, /TISW_CODEC_PORT must be a whole number/],
   ])('stops on %j with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { generateAppFile, startEsrExporter, type EsrExporter, type EsrExporterOptions } from '../src/receivers/esr-exporter';
-import { appFileCommandId, DEAD_LETTER_REASON_HEADER, DEANERIES, deadLetterQueue, QUEUES, type AppFileReply } from '../src/shared/contract';
+import { appFileCommandId, DEANERIES, type AppFileReply } from '../src/shared/contract';
 import { testLogger } from './support/system';
-import { eventually, isolatedEsr, replyReader, seedRecords, uniqueRunDate, type IsolatedEsr, type ReplyReader } from './support/esr';
+import { isolatedEsr, replyReader, seedRecords, uniqueRunDate, type IsolatedEsr, type ReplyReader } from './support/esr';
 
 describe('the reference ESR data exporter', () => {
   let esr: IsolatedEsr;
@@ -128,36 +128,6 @@ describe('the reference ESR data exporter', () => {
     });
     expect((await esr.store.records.findOne({ _id: broken }))?.status).toBe('TO_EXPORT');
     expect(await esr.store.records.countDocuments({ _id: { $in: due }, status: 'EXPORTED' })).toBe(2);
-  });
-
-  it('rejects a command for an unknown deanery, naming the known ones, and keeps it on the dead-letter queue', async () => {
-    const commandId = `unknown-${randomUUID()}`;
-    await withExporter(async () => {
-      await replies.command({ commandId, deanery: 'XYZ' as never, runDate: uniqueRunDate() });
-      const { body } = await replies.reply(commandId);
-      expect(body).toEqual({ status: 'rejected', reason: `unknown deanery XYZ; known: ${DEANERIES.join(', ')}` });
-    });
-    const dead = await replies.deadLetters(deadLetterQueue(QUEUES.esrAppFileCommand));
-    expect(dead.map((m) => m.properties.correlationId)).toContain(commandId);
-    expect(await esr.store.appFiles.countDocuments({ _id: commandId })).toBe(0);
-  });
-
-  it('dead-letters malformed commands (not JSON, wrong content type, missing fields) with the reason, replying "rejected" where it can', async () => {
-    const ids = { notJson: `bad-${randomUUID()}`, wrongType: `bad-${randomUUID()}`, missing: `bad-${randomUUID()}` };
-    await withExporter(async () => {
-      await replies.send('{not json', { correlationId: ids.notJson, raw: true });
-      await replies.send({ commandId: 'x', deanery: 'KSS', runDate: '2030-01-01' }, { correlationId: ids.wrongType, contentType: 'text/plain' });
-      await replies.send({ deanery: 'KSS', runDate: '2030-02-30' }, { correlationId: ids.missing });
-      expect((await replies.reply(ids.notJson)).body).toEqual({ status: 'rejected', reason: 'body is not valid JSON' });
-      expect((await replies.reply(ids.wrongType)).body).toEqual({ status: 'rejected', reason: 'content type text/plain is not application/json' });
-      expect((await replies.reply(ids.missing)).body).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/commandId: .*runDate: is not a real date/) as unknown });
-    });
-    let dead: Array<{ id: unknown; reason: unknown }> = [];
-    await eventually(async () => {
-      dead = [...dead, ...(await replies.deadLetters(deadLetterQueue(QUEUES.esrAppFileCommand))).map((m) => ({ id: m.properties.correlationId, reason: m.properties.headers?.[DEAD_LETTER_REASON_HEADER] }))];
-      return Object.values(ids).every((id) => dead.some((d) => d.id === id));
-    });
-    expect(dead.find((d) => d.id === ids.notJson)?.reason).toBe('body is not valid JSON');
   });
 
   it('does not acknowledge a command whose generation fails transiently: it comes back and is made once', async () => {

@@ -18,6 +18,8 @@ import {
 } from '../src/shared/contract';
 import { esrRequestWorkflow } from '../src/workflows';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ActivityInterceptorsFactory, WorkerOptions } from '@temporalio/worker';
 import { ensureEsrSchedule, filesOf, requestEsrRun, summariseSchedule } from '../src/client/esr';
 import { pauseSchedule, testClient, testLogger } from './support/system';
 import { eventually, isolatedEsr, seedRecords, uniqueRunDate, type IsolatedEsr } from './support/esr';
@@ -65,8 +67,15 @@ describe('the ESR run through the one lane', () => {
     await esr.close();
   });
 
-  async function withSystem<T>(fn: (exporter: EsrExporter | undefined) => Promise<T>, exporterOptions: Partial<EsrExporterOptions> | 'none' = {}, workers = 1): Promise<T> {
-    const cluster = await Promise.all(Array.from({ length: workers }, (_, i) => createWorker(config, testLogger(config), { identity: `esr-test-worker-${i}`, worker: { taskQueue: TASK_QUEUE } })));
+  async function withSystem<T>(
+    fn: (exporter: EsrExporter | undefined) => Promise<T>,
+    exporterOptions: Partial<EsrExporterOptions> | 'none' = {},
+    workers = 1,
+    workerOptions: Partial<WorkerOptions> = {},
+  ): Promise<T> {
+    const cluster = await Promise.all(
+      Array.from({ length: workers }, (_, i) => createWorker(config, testLogger(config), { identity: `esr-test-worker-${i}`, worker: { taskQueue: TASK_QUEUE, ...workerOptions } })),
+    );
     const running = cluster.map((w) => w.run());
     const exporter =
       exporterOptions === 'none'
@@ -208,6 +217,36 @@ describe('the ESR run through the one lane', () => {
     // EMD, then SEV, then NTH when the run came back to it.
     const files = await esr.store.appFilesOf(runDate);
     expect(files.map((f) => f.deanery)).toEqual(['EMD', 'SEV', 'NTH']);
+  });
+
+  it('raises an alert naming a deanery whose check of the records still due fails (the ESR store down), and completes once it is back', async () => {
+    const runDate = uniqueRunDate();
+    let storeDown = true;
+    // The worker's check fails as it does once its retries are spent while the ESR store is unreachable.
+    const storeOutage: ActivityInterceptorsFactory = (ctx) => ({
+      inbound: {
+        execute: async (input, next) => {
+          if (storeDown && ctx.info.activityType === 'remainingDueRecords') throw ApplicationFailure.nonRetryable('the ESR store is unreachable (injected)');
+          return next(input);
+        },
+      },
+    });
+    const status = await withSystem(
+      async () => {
+        const handle = await startRun(runDate, ['EMD', 'KSS']);
+        const id = handle.workflowId.replace(/^esr-request-/, '');
+        await eventually(async () => ((await runStatus(runDate, id))?.deaneries.every((d) => d.alerts >= 1) ?? false), 40_000, 'both deaneries failing');
+        storeDown = false;
+        return handle.result();
+      },
+      {},
+      1,
+      { interceptors: { activity: [storeOutage] } },
+    );
+    expect(status.deaneries.map((d) => [d.deanery, d.stage, d.files.length])).toEqual([['EMD', 'done', 1], ['KSS', 'done', 1]]);
+    expect(alerts.filter((a) => a.tisw.details.reason?.includes('checking the records still due failed')).map((a) => a.tisw.details.deanery).sort()).toEqual(['EMD', 'KSS']);
+    // Coming back to a deanery asks for the same command again: the same file, no second number.
+    expect((await esr.store.appFilesOf(runDate)).map((f) => f.deanery)).toEqual(['EMD', 'KSS']);
   });
 
   it('runs a backfill started while another run is going after it, never two generations at once, on a cluster of two workers', async () => {

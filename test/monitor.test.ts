@@ -10,6 +10,7 @@ import type { Config } from '../src/config/config';
 import { testClient, testConfig, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
 import { eventually } from './support/coj';
+import { reportDetection, seconds } from './support/detection';
 
 const gauge = async (condition: string): Promise<number | undefined> =>
   (await registry.getSingleMetric('tisw_monitor_condition')?.get())?.values.find((v) => v.labels.condition === condition)?.value;
@@ -64,5 +65,50 @@ describe('the system monitor', () => {
       await client.workflow.getHandle(monitorId).terminate('test done');
     }, config);
     expect(idle().filter((a) => !a.text.includes('resolved'))).toHaveLength(1);
+  });
+
+  it('raises one queue-no-progress alert while a consumer hangs with messages waiting, and one resolved when it takes them again', async () => {
+    const monitorId = `test-monitor-${randomUUID()}`;
+    const queue = QUEUES.esrAppFileCommand;
+    const stalled = (): WebhookReceiver['alerts'] => webhook.alerts.filter((a) => a.tisw.kind === 'queue-no-progress' && a.tisw.summary.includes(queue));
+    const connection = await connectAmqp({ url: config.amqp.url, connectionName: 'test-hanging-consumer' });
+    try {
+      const channel = await connection.createChannel();
+      await declareTopology(channel);
+      await channel.purgeQueue(queue); // left by an earlier file on this jest worker's vhost, if any
+      await withWorker(async () => {
+        expect(await ensureMonitor(client, config, monitorId)).toBe('started');
+        for (let i = 0; i < 3; i++) channel.sendToQueue(queue, Buffer.from(`{"command":${i}}`), { contentType: 'application/json', persistent: true });
+        // A consumer with prefetch 1 that takes the first message and never acks it: the two others wait.
+        await channel.prefetch(1);
+        let hanging = true;
+        const held: import('amqplib').ConsumeMessage[] = [];
+        let tookFirstAt = 0;
+        await channel.consume(queue, (message) => {
+          if (!message) return;
+          tookFirstAt ||= Date.now();
+          if (hanging) held.push(message);
+          else channel.ack(message);
+        });
+        const raised = await eventually('the queue-no-progress alert', async () => stalled()[0]);
+        expect(raised.text).toMatch(/queue-no-progress: 2 message\(s\) waiting on esr\.queue\.appfilegenerationcommand\.create\.dataexporter and its 1 consumer\(s\) take none/);
+        expect(webhook.alerts.filter((a) => a.tisw.kind === 'queue-idle' && a.tisw.summary.includes(queue))).toEqual([]);
+        reportDetection({ trouble: 'a consumer hangs with its prefetch full while messages wait', kind: 'queue-no-progress', startedAt: tookFirstAt, arrivedAt: webhook.receivedAt(raised), settings: `threshold ${seconds(config.monitor.idleAfterMs)}, check every ${seconds(config.monitor.intervalMs)}` });
+        await eventually('the condition gauge at 1', async () => ((await gauge(`queue-no-progress:${queue}`)) === 1 ? true : undefined));
+        await new Promise((r) => setTimeout(r, 1500)); // several more checks: still one alert for the episode
+        expect(stalled()).toHaveLength(1);
+
+        // The consumer recovers: it acks what it holds and takes the rest.
+        hanging = false;
+        for (const message of held.splice(0)) channel.ack(message);
+        await eventually('the resolved notice', async () => webhook.alerts.find((a) => a.tisw.kind === 'queue-no-progress' && a.text.includes('resolved')));
+        await eventually('the condition gauge back at 0', async () => ((await gauge(`queue-no-progress:${queue}`)) === 0 ? true : undefined));
+        expect((await channel.checkQueue(queue)).messageCount).toBe(0);
+        await client.workflow.getHandle(monitorId).terminate('test done');
+      }, config);
+    } finally {
+      await connection.close();
+    }
+    expect(stalled().filter((a) => !a.text.includes('resolved'))).toHaveLength(1);
   });
 });

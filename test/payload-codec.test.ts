@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../src/config/config';
 import { probeWorkflowId } from '../src/shared/contract';
 import { probeWorkflow } from '../src/workflows';
 import { testConfig, withWorker } from './support/system';
+import { ensureSchedule, scheduleDefinitions } from '../src/client/schedules';
 
 describe('payload encryption (TISW_PAYLOAD_KEY)', () => {
   it('round-trips payloads, and refuses another key', async () => {
@@ -44,6 +45,22 @@ describe('payload encryption (TISW_PAYLOAD_KEY)', () => {
     } finally {
       await client.connection.close();
       await plainClient.connection.close();
+    }
+  });
+
+  it('names the key, not the converter, when a schedule was written under another key', async () => {
+    const base = testConfig();
+    const definition = { ...scheduleDefinitions(base)[0]!, scheduleId: `test-encrypted-${randomUUID()}` };
+    const encrypting = await connectClient({ ...base.temporal, payloadKey: randomBytes(32) });
+    const plain = await connectClient(base.temporal);
+    try {
+      expect(await ensureSchedule(encrypting, definition)).toBe('created');
+      await expect(ensureSchedule(plain, definition)).rejects.toThrow(/written with payload encryption under another TISW_PAYLOAD_KEY/);
+      expect(await ensureSchedule(encrypting, definition)).toBe('updated');
+    } finally {
+      await plain.schedule.getHandle(definition.scheduleId).delete();
+      await encrypting.connection.close();
+      await plain.connection.close();
     }
   });
 });

@@ -3,7 +3,7 @@
  * file, and raising the alert for a deanery that keeps failing.
  */
 import type { AmqpPublisher } from '../adapters/amqp';
-import { esrPublishes } from '../adapters/metrics';
+import { esrDeaneryFailures, esrPublishes } from '../adapters/metrics';
 import type { Alerter } from '../adapters/alerts';
 import type { EsrStore } from '../adapters/esr-store';
 import { QUEUES, type AppFileCommand } from '../shared/contract';
@@ -44,6 +44,7 @@ export function createEsrActivities({ amqp, esr, alerter }: EsrDeps) {
     },
 
     async raiseEsrDeaneryAlert(alert: { runDate: string; deanery: string; reason: string; attempts: number; workflowId: string }): Promise<void> {
+      esrDeaneryFailures.inc({ deanery: alert.deanery });
       await alerter.raise({
         kind: 'esr-deanery-failing',
         summary: `ESR app file for deanery ${alert.deanery} (run date ${alert.runDate}) is failing: ${alert.reason}`,

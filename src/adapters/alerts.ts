@@ -12,6 +12,7 @@ export type AlertKind =
   | 'coj-unsubmitted'
   | 'esr-deanery-failing'
   | 'queue-idle'
+  | 'queue-no-progress'
   | 'broker-blocked'
   | 'ack-queue-growing'
   | 'broker-unreachable'

@@ -113,9 +113,20 @@ export function startConsumer(options: ConsumerOptions): Consumer {
   };
 
   const contextFor = (channel: ConfirmChannel): InternalContext => {
+    // A reply whose replyTo names no queue comes back as a basic.return: the work is done and the sender
+    // will resend and be answered again, so it is only worth a log line (the confirm still follows).
+    channel.on('return', (returned: ConsumeMessage) => {
+      log.warn({ queue, replyTo: returned.fields.routingKey, correlationId: returned.properties.correlationId }, 'a reply could not be routed (no such queue): dropped, the sender will resend');
+    });
     const confirmed = (q: string, content: Buffer, props: Parameters<ConfirmChannel['publish']>[3]): Promise<void> =>
       new Promise((resolve, reject) => {
-        channel.publish('', q, content, { persistent: true, mandatory: true, ...props }, (err: unknown) => (err ? reject(new Error(`publish to ${q} was nacked`)) : resolve()));
+        // Every wait for a confirm has a limit (design.md): past it the handler fails and the message comes back.
+        const timer = setTimeout(() => reject(new Error(`no confirm for a publish to ${q} within ${CONFIRM_TIMEOUT_MS} ms`)), CONFIRM_TIMEOUT_MS);
+        channel.publish('', q, content, { persistent: true, mandatory: true, ...props }, (err: unknown) => {
+          clearTimeout(timer);
+          if (err) reject(new Error(`publish to ${q} was nacked`));
+          else resolve();
+        });
       });
     return {
       publish: (q, body, props) => confirmed(q, Buffer.from(JSON.stringify(body)), { contentType: 'application/json', ...props }),
@@ -151,11 +162,24 @@ export function parseJson(message: ConsumeMessage): unknown {
 
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 
+/** How long a receiver's reply or dead-letter waits for the broker's confirm (a memory alarm holds it back). */
+const CONFIRM_TIMEOUT_MS = 10_000;
+
+/**
+ * application/json, in any letter case, with at most a UTF-8 charset: senders (e.g. Spring's or .NET's
+ * JSON converters) write `application/json; charset=utf-8` for the same message, and refusing it would
+ * dead-letter valid messages.
+ */
+function isJsonContentType(type: string): boolean {
+  const [media = '', ...parameters] = type.split(';').map((part) => part.trim().toLowerCase());
+  return media === 'application/json' && parameters.every((p) => p === '' || /^charset="?utf-?8"?$/.test(p));
+}
+
 /** The checks every consumer makes before looking inside: size, content type, JSON. */
 export function readJsonMessage(message: ConsumeMessage): { ok: true; body: unknown } | { ok: false; reason: string } {
   if (message.content.length > MAX_MESSAGE_BYTES) return { ok: false, reason: `message of ${message.content.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit` };
   const type = message.properties.contentType as string | undefined;
-  if (type !== undefined && type !== 'application/json') return { ok: false, reason: `content type ${type} is not application/json` };
+  if (type !== undefined && !isJsonContentType(type)) return { ok: false, reason: `content type ${type} is not application/json` };
   const body = parseJson(message);
   if (body === undefined) return { ok: false, reason: 'body is not valid JSON' };
   return { ok: true, body };

@@ -50,6 +50,13 @@ export const esrFiles = new Counter({
   registers: [registry],
 });
 
+export const esrDeaneryFailures = new Counter({
+  name: 'tisw_esr_deanery_failures_total',
+  help: 'Rounds in which an ESR deanery failed (no acknowledgement, a rejection, or records still due) and was alerted, by deanery',
+  labelNames: ['deanery'] as const,
+  registers: [registry],
+});
+
 export const esrRecordsExported = new Counter({
   name: 'tisw_esr_records_exported_total',
   help: 'GeneratedAppRecords written to app files, as the exporter reported them, by deanery',

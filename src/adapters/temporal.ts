@@ -81,3 +81,25 @@ export async function ensureSearchAttributes(client: Client, namespace: string):
   }
   return missing.map((key) => key.name);
 }
+
+/**
+ * Identities of the workers polling the task queue for workflow tasks, across all its partitions. The
+ * plain describeTaskQueue lists only the root partition's pollers: with three workers on the dev server,
+ * one of them was never listed. The enhanced mode (deprecated in newer servers, served by 1.29) reports
+ * every partition's.
+ */
+export async function pollerIdentities(client: Client, namespace: string, taskQueue: string): Promise<string[]> {
+  const response = await client.workflowService.describeTaskQueue({
+    namespace,
+    taskQueue: { name: taskQueue },
+    apiMode: proto.api.enums.v1.DescribeTaskQueueMode.DESCRIBE_TASK_QUEUE_MODE_ENHANCED,
+    reportPollers: true,
+    taskQueueTypes: [proto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW],
+    versions: { unversioned: true },
+  });
+  // The server remembers a poller for minutes after it stopped; one seen in the last two minutes is alive
+  // (a poll lasts at most about a minute).
+  const alive = (p: { lastAccessTime?: { seconds?: unknown } | null }): boolean => Date.now() - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < 120_000;
+  const identities = Object.values(response.versionsInfo ?? {}).flatMap((v) => Object.values(v.typesInfo ?? {}).flatMap((t) => (t.pollers ?? []).filter(alive).map((p) => p.identity ?? '')));
+  return [...new Set(identities)].filter(Boolean);
+}

@@ -30,27 +30,30 @@ export class TisStore {
     this.conditionsOfJoining = db.collection<TisCojDoc>(TIS_COLLECTIONS.conditionsOfJoining);
   }
 
+  /** A find by _id, not countDocuments: that runs an aggregation, which costs FerretDB several times more. */
   async programmeMembershipExists(id: string): Promise<boolean> {
-    return (await this.programmeMemberships.countDocuments({ _id: id }, { limit: 1 })) > 0;
+    return (await this.programmeMemberships.findOne({ _id: id }, { projection: { _id: 1 } })) !== null;
   }
 
   async addProgrammeMembership(id: string, personId: string): Promise<void> {
     await this.programmeMemberships.updateOne({ _id: id }, { $setOnInsert: { personId } }, { upsert: true });
   }
 
-  /** Keeps the newest signature: the same one again changes nothing; an older one arriving late is ignored. */
+  /**
+   * Keeps the newest signature: the same one again changes nothing; an older one arriving late is ignored.
+   * The insert is tried first: a first delivery is by far the common case, and this makes it one
+   * database operation instead of a read and a write; a resend finds the document there (E11000).
+   */
   async upsertCoj(id: string, signedAt: Date, version: CojVersion): Promise<UpsertOutcome> {
     for (let tries = 0; tries < 5; tries++) {
-      const existing = await this.conditionsOfJoining.findOne({ _id: id });
-      if (!existing) {
-        try {
-          await this.conditionsOfJoining.insertOne({ _id: id, signedAt, version, receivedAt: new Date() });
-          return 'inserted';
-        } catch (err) {
-          if ((err as { code?: number }).code === 11000) continue;
-          throw err;
-        }
+      try {
+        await this.conditionsOfJoining.insertOne({ _id: id, signedAt, version, receivedAt: new Date() });
+        return 'inserted';
+      } catch (err) {
+        if ((err as { code?: number }).code !== 11000) throw err;
       }
+      const existing = await this.conditionsOfJoining.findOne({ _id: id });
+      if (!existing) continue; // removed meanwhile: insert again
       if (existing.signedAt.getTime() === signedAt.getTime() && existing.version === version) return 'unchanged';
       if (existing.signedAt.getTime() > signedAt.getTime()) return 'older-ignored';
       const result = await this.conditionsOfJoining.updateOne(

@@ -10,6 +10,8 @@ import { createLogger } from '../config/logger';
 import { connectClient, ensureSearchAttributes } from '../adapters/temporal';
 import { probeWorkflowId } from '../shared/contract';
 import { up } from '../local/up';
+import { AesGcmPayloadCodec } from '../adapters/payload-codec';
+import { startCodecServer } from '../adapters/codec-server';
 import { createWorker, installRuntime, quietRuntime } from '../worker/worker';
 import { startMetricsServer } from '../worker/metrics-server';
 import { freePort } from '../local/ports';
@@ -62,6 +64,29 @@ export function buildProgram(): Command {
       await worker.run();
       await metrics?.close();
       log.info('worker stopped');
+    });
+
+  program
+    .command('codec-server')
+    .description('serve the payload codec to the Temporal UI, so it shows payloads encrypted with TISW_PAYLOAD_KEY; until SIGINT/SIGTERM')
+    .option('--port <n>', 'port to listen on (default TISW_CODEC_PORT)', (v) => portNumber(v))
+    .option('--host <ip>', 'address to listen on; it serves decrypted trainee data, so keep it on loopback or behind your authentication', '127.0.0.1')
+    .action(async (opts: { port?: number; host: string }) => {
+      const cfg = config();
+      if (!cfg.temporal.payloadKey) throw new CommandFailed('TISW_PAYLOAD_KEY is not set: payloads are not encrypted, so the UI needs no codec server');
+      const server = await startCodecServer({
+        codec: new AesGcmPayloadCodec(cfg.temporal.payloadKey),
+        host: opts.host,
+        port: opts.port ?? cfg.codecServer.port,
+        allowedOrigins: cfg.codecServer.allowedOrigins,
+        log: createLogger(cfg, 'tisw-codec-server'),
+      });
+      print(`codec server on ${server.url} for ${cfg.codecServer.allowedOrigins.join(', ')}; point the UI at it (TEMPORAL_CODEC_ENDPOINT, or the UI's "Codec Server" setting)`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await server.close();
     });
 
   program
@@ -184,6 +209,12 @@ function printStuck(report: StuckReport): void {
     print(`broker: ${report.broker.blocked ? `blocking publishers (${report.broker.blocked})` : 'accepting publishes'}`);
   }
   for (const v of report.verdicts) print(`=> ${v}`);
+}
+
+function portNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError(`expected a port number from 0 to 65535, got "${value}"`);
+  return n;
 }
 
 function positiveInt(value: string): number {

@@ -6,7 +6,8 @@ import { connectClient } from '../adapters/temporal';
 import { openMongo } from '../adapters/mongo';
 import { TssStore } from '../adapters/tss-store';
 import { cojSettings, cojStatus, ensureSubmitted, submitCoj } from './coj';
-import { print, printJson } from './output';
+import { print, printJson, UsageError } from './output';
+import { isoDate, isoInstant, programmeMembershipTisId } from '../shared/messages';
 import { progress } from './progress';
 
 export function registerCojCommands(program: Command, config: () => Config): void {
@@ -43,6 +44,8 @@ export function registerCojCommands(program: Command, config: () => Config): voi
     .argument('<programme-membership-id>')
     .option('--json', 'print the status object ({ stage, attempts, lastFailure, syncedAt, ... })')
     .action(async (id: string, opts: { json?: boolean }) => {
+      // A malformed id is a usage error, said as such, not "no CoJ submission" after a round trip to Temporal.
+      if (!programmeMembershipTisId.safeParse(id).success) throw new UsageError(`programme membership id must be a UUID or a comma-joined list of numeric ids; got "${id}"`);
       const client = await connectClient(config().temporal);
       try {
         const status = await cojStatus(client, id);
@@ -67,7 +70,8 @@ export function registerCojCommands(program: Command, config: () => Config): voi
     .requiredOption('--to <date>', 'end of the window (exclusive), ISO date or instant', instant)
     .option('--json', 'print each CoJ with what happened to it')
     .action(async (opts: { from: Date; to: Date; json?: boolean }) => {
-      if (opts.from >= opts.to) throw new InvalidArgumentError('--from must be before --to');
+      // A UsageError, not commander's InvalidArgumentError: thrown from an action, commander would not print that one.
+      if (opts.from >= opts.to) throw new UsageError(`--from ${opts.from.toISOString()} must be before --to ${opts.to.toISOString()}`);
       const cfg = config();
       const tss = await openMongo(cfg.mongo.tss, 'tisw-cli');
       const client = await connectClient(cfg.temporal);
@@ -87,8 +91,9 @@ export function registerCojCommands(program: Command, config: () => Config): voi
     });
 }
 
+/** An ISO date (midnight UTC) or instant that exists: new Date() alone would take 2026-02-30 as 2 March. */
 function instant(value: string): Date {
-  const date = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime())) throw new InvalidArgumentError(`expected an ISO date or instant, got "${value}"`);
-  return date;
+  if (isoDate.safeParse(value).success) return new Date(`${value}T00:00:00Z`);
+  if (isoInstant.safeParse(value).success) return new Date(value);
+  throw new InvalidArgumentError(`expected a real ISO date (YYYY-MM-DD) or instant with a zone, got "${value}"`);
 }

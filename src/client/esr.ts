@@ -6,7 +6,7 @@
  * while the scheduled run is going waits its turn.
  */
 import { randomUUID } from 'node:crypto';
-import { ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptions, type ScheduleSpec } from '@temporalio/client';
+import { ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptions, type ScheduleSpec, type WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import { createLogger } from '../config/logger';
 import { connectClient } from '../adapters/temporal';
@@ -24,9 +24,10 @@ import {
   type EsrRunStatus,
   type EsrTimings,
 } from '../shared/contract';
-import { isoDate } from '../shared/messages';
+import { describeIssues, isoDate } from '../shared/messages';
+import { InvalidInputError } from '../shared/errors';
 import { config, print, printJson, UsageError } from './output';
-import { ensureSchedule, ensureSchedules, SCHEDULE_IDS } from './schedules';
+import { ensureSchedule, ensureSchedules, SCHEDULE_IDS, setSchedulePaused } from './schedules';
 import { progress } from './progress';
 import { quietRuntime } from '../worker/worker';
 import { printEsrBench, runEsrBench } from '../../bench/esr';
@@ -112,14 +113,38 @@ export interface EsrRunOptions {
   pollMs?: number;
 }
 
-/** Asks the lane for one day's files and waits for the outcome, reporting progress on the way. */
-export async function requestEsrRun(client: Client, options: EsrRunOptions): Promise<EsrRunStatus> {
+/**
+ * Checks a run request in full before anything starts: a caller gets an InvalidInputError naming every
+ * problem, where the workflow's own check would leave a failed run and a bare "Workflow execution failed".
+ */
+export function checkEsrRunRequest(options: Pick<EsrRunOptions, 'runDate' | 'deaneries' | 'timings'>): void {
+  const date = isoDate.safeParse(options.runDate);
+  const deaneries: unknown[] = Array.isArray(options.deaneries) ? options.deaneries : [];
+  const unknown = deaneries.filter((d) => typeof d !== 'string' || !isDeanery(d));
+  const problems = [
+    !date.success && `${describeIssues(date.error).replace(/^\(message\)/, 'runDate')}; got ${JSON.stringify(options.runDate)}`,
+    !Array.isArray(options.deaneries) ? `deaneries: must be a list of deanery codes; got ${JSON.stringify(options.deaneries)}` : deaneries.length === 0 && 'deaneries: name at least one deanery',
+    unknown.length > 0 && `deaneries: unknown deanery ${unknown.map(String).join(', ')}; known: ${DEANERIES.join(', ')}`,
+    ...Object.entries(options.timings ?? {}).map(([name, value]) => (!Number.isInteger(value) || (value as number) < 1) && `timings.${name}: must be a whole number of at least 1; got ${String(value)}`),
+  ].filter((p): p is string => typeof p === 'string');
+  if (problems.length > 0) throw new InvalidInputError(`invalid ESR run request: ${problems.join('; ')}`);
+}
+
+/** Asks the lane for one day's files; the request workflow's handle, whose result is the run's outcome. */
+export async function startEsrRequest(client: Client, options: Omit<EsrRunOptions, 'onStatus' | 'pollMs'>): Promise<{ requestId: string; handle: WorkflowHandle }> {
+  checkEsrRunRequest(options);
   const requestId = `cli-${options.runDate}-${randomUUID().slice(0, 8)}`;
   const handle = await client.workflow.start('esrRequestWorkflow', {
     taskQueue: options.taskQueue,
     workflowId: esrRequestWorkflowId(requestId),
     args: [{ requestId, runDate: options.runDate, deaneries: options.deaneries, ...(options.timings && { timings: options.timings }) } satisfies EsrRequestInput],
   });
+  return { requestId, handle };
+}
+
+/** Asks the lane for one day's files and waits for the outcome, reporting progress on the way. */
+export async function requestEsrRun(client: Client, options: EsrRunOptions): Promise<EsrRunStatus> {
+  const { requestId, handle } = await startEsrRequest(client, options);
   const result = handle.result() as Promise<EsrRunStatus>;
   if (!options.onStatus) return result;
   let done = false;
@@ -165,7 +190,7 @@ export function daysBetween(from: string, to: string): string[] {
 
 function parseDate(name: string, value: string): string {
   const parsed = isoDate.safeParse(value);
-  if (!parsed.success) throw new UsageError(`${name} must be a date YYYY-MM-DD; got "${value}"`);
+  if (!parsed.success) throw new UsageError(`${name} ${parsed.error.issues[0]?.message ?? 'must be a date YYYY-MM-DD'}; got "${value}"`);
   return parsed.data;
 }
 
@@ -278,11 +303,11 @@ export function registerEsrCommands(program: Command): void {
   };
   scheduleAction('describe', 'show the schedule: paused or not, next and recent runs', async () => '');
   scheduleAction('pause', 'pause the schedule (kept across updates until unpaused)', async (client, scheduleId) => {
-    await client.schedule.getHandle(scheduleId).pause(`paused with tisw by ${process.env.USER ?? 'an operator'}`);
+    await setSchedulePaused(client.schedule.getHandle(scheduleId), true, `paused with tisw by ${process.env.USER ?? 'an operator'}`);
     return 'paused';
   });
   scheduleAction('unpause', 'resume the schedule', async (client, scheduleId) => {
-    await client.schedule.getHandle(scheduleId).unpause('unpaused with tisw');
+    await setSchedulePaused(client.schedule.getHandle(scheduleId), false, 'unpaused with tisw');
     return 'unpaused';
   });
   scheduleAction('trigger', "take the schedule's action now (ESR: run date today, UTC, queued in the lane; reconciliation: a pass now)", async (client, scheduleId) => {

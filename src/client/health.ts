@@ -3,7 +3,7 @@
  * one answer tells the whole story.
  */
 import type { Config } from '../config/config';
-import { connectClient } from '../adapters/temporal';
+import { connectClient, pollerIdentities } from '../adapters/temporal';
 import { openMongo } from '../adapters/mongo';
 import type { Db } from 'mongodb';
 import { readBrokerState } from '../adapters/broker-state';
@@ -62,10 +62,7 @@ async function checkTemporal(config: Config): Promise<Check[]> {
       }
     }
 
-    const { pollers: all } = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 1 });
-    // The server remembers a poller for minutes after it stopped; one seen in the last two minutes is alive
-    // (a poll lasts at most about a minute).
-    const pollers = all.filter((p) => Date.now() - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < 120_000);
+    const pollers = await pollerIdentities(client, namespace, taskQueue);
     checks.push({
       name: 'temporal.workers',
       ok: pollers.length > 0,

@@ -2,7 +2,7 @@
  * The project's Temporal Schedules, created or updated idempotently at every worker start and by
  * `tisw up`: never duplicated, and an operator's pause is kept (only the spec and action are updated).
  */
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleHandle, type ScheduleOptions } from '@temporalio/client';
 import type { Config } from '../config/config';
 import { ESR_SCHEDULE_ID } from '../shared/contract';
 import { esrScheduleDefinition } from './esr';
@@ -45,18 +45,65 @@ export async function ensureSchedule(client: Client, definition: ScheduleOptions
   }
   const handle = client.schedule.getHandle(definition.scheduleId);
   let pausedBefore: { note: string } | undefined;
-  await handle.update((previous) => {
-    if (previous.state.paused) pausedBefore = { note: previous.state.note ?? 'paused' };
-    return {
-      ...previous,
-      spec: definition.spec,
-      action: definition.action as typeof previous.action,
-      policies: { ...previous.policies, ...definition.policies },
-      // previous.state carries an operator's pause and note
-    };
-  });
-  // Seen here: the server sometimes comes out of an update unpaused although the update said paused.
-  // An operator's pause must survive a worker's start, so it is put back, with its note.
-  if (pausedBefore && !(await handle.describe()).state.paused) await handle.pause(pausedBefore.note);
+  let tokenBefore: Uint8Array | null | undefined;
+  try {
+    await handle.update((previous) => {
+      if (previous.state.paused) pausedBefore = { note: previous.state.note ?? 'paused' };
+      tokenBefore = previous.raw.conflictToken;
+      return {
+        ...previous,
+        spec: definition.spec,
+        action: definition.action as typeof previous.action,
+        policies: { ...previous.policies, ...definition.policies },
+        // previous.state carries an operator's pause and note
+      };
+    });
+  } catch (err) {
+    // The schedule's arguments were written by a process with payload encryption that this one cannot
+    // read: say what to do instead of the converter's "Unknown encoding".
+    if (/Unknown encoding: binary\/encrypted|encrypted with key/.test(String((err as Error).message))) {
+      throw new Error(`schedule ${definition.scheduleId} was written with payload encryption under another TISW_PAYLOAD_KEY (or none here): give this process the workers' key, or delete the schedule to recreate it`);
+    }
+    throw err;
+  }
+  // The server's scheduler takes an update and a pause as signals, and when both wait in one workflow
+  // task it applies the pause first and then the update, whose state (read before the pause) unpauses
+  // it. Returning only once the update is in (its conflict token moved on) keeps a pause that follows
+  // from this process, e.g. `tisw schedule pause`, from being undone.
+  await waitFor(handle, (d) => !sameToken(d.raw.conflictToken, tokenBefore), `the update of schedule ${definition.scheduleId}`);
+  // Another process's pause can still meet this update in one task: put it back, with its note.
+  if (pausedBefore && !(await handle.describe()).state.paused) await setSchedulePaused(handle, true, pausedBefore.note);
   return 'updated';
 }
+
+/**
+ * Pauses or unpauses a schedule and returns once the server shows it so. The scheduler may lose a
+ * pause to an update that was waiting beside it (see ensureSchedule), so the change is sent again
+ * until it shows, for at most SCHEDULE_CHANGE_WAIT_MS.
+ */
+export async function setSchedulePaused(handle: ScheduleHandle, paused: boolean, note: string): Promise<void> {
+  const deadline = Date.now() + SCHEDULE_CHANGE_WAIT_MS;
+  while (Date.now() < deadline) {
+    await (paused ? handle.pause(note) : handle.unpause(note));
+    for (const stop = Math.min(deadline, Date.now() + 1_000); Date.now() < stop; await sleep(50)) {
+      if ((await handle.describe()).state.paused === paused) return;
+    }
+  }
+  throw new Error(`schedule ${handle.scheduleId}: the server did not show it ${paused ? 'paused' : 'unpaused'} within ${SCHEDULE_CHANGE_WAIT_MS / 1000} s; run the command again, and check the Temporal server if it persists`);
+}
+
+const SCHEDULE_CHANGE_WAIT_MS = 10_000;
+
+async function waitFor(handle: ScheduleHandle, done: (d: Awaited<ReturnType<ScheduleHandle['describe']>>) => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + SCHEDULE_CHANGE_WAIT_MS;
+  while (!done(await handle.describe())) {
+    if (Date.now() > deadline) throw new Error(`${what} was not taken by the server within ${SCHEDULE_CHANGE_WAIT_MS / 1000} s; run the command again, and check the Temporal server if it persists`);
+    await sleep(50);
+  }
+}
+
+function sameToken(a: Uint8Array | null | undefined, b: Uint8Array | null | undefined): boolean {
+  return Buffer.from(a ?? []).equals(Buffer.from(b ?? []));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

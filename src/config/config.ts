@@ -54,6 +54,12 @@ export interface Config {
     /** PostgreSQL database behind the local FerretDB. @default postgres://postgres@127.0.0.1:5432/tisw_local */
     postgresUrl: string;
   };
+  codecServer: {
+    /** Port of `tisw codec-server` (and of the one `tisw up` starts when TISW_PAYLOAD_KEY is set). @default 8234 */
+    port: number;
+    /** Origins of the Temporal UI pages that may call it. @default the local UI: http://127.0.0.1:<ui port>, http://localhost:<ui port> */
+    allowedOrigins: string[];
+  };
   alerts: {
     /** Slack-compatible incoming webhook; undefined: alerts go to the log and the counter only. Secret. */
     webhookUrl?: string;
@@ -65,9 +71,9 @@ export interface Config {
     resendInitialMs: number;
     /** @default 600 s */
     resendMaxMs: number;
-    /** Reconciliation: how often it runs. @default 10 min */
+    /** Reconciliation: how often it runs. @default 2 min */
     reconcileEveryMs: number;
-    /** Reconciliation: a CoJ signed longer ago than this with syncedAt null must have a workflow. @default 300 s */
+    /** Reconciliation: a CoJ signed longer ago than this with syncedAt null must have a workflow. @default 120 s */
     reconcileAfterMs: number;
   };
   monitor: {
@@ -111,12 +117,14 @@ const DEFAULTS = {
   TISW_TEMPORAL_UI_PORT: '8233',
   TISW_POSTGRESQL_URL: 'postgres://postgres@127.0.0.1:5432/tisw_local',
   TISW_METRICS_PORT: '9464',
+  TISW_CODEC_PORT: '8234',
   LOG_LEVEL: 'info',
   COJ_SLA_SECONDS: '900',
   COJ_RESEND_INITIAL_SECONDS: '60',
   COJ_RESEND_MAX_SECONDS: '600',
-  COJ_RECONCILE_EVERY_MINUTES: '10',
-  COJ_RECONCILE_AFTER_SECONDS: '300',
+  // 2 min and 120 s: a CoJ saved but never given a workflow is alerted within 4 min of signing (README, "Detection time").
+  COJ_RECONCILE_EVERY_MINUTES: '2',
+  COJ_RECONCILE_AFTER_SECONDS: '120',
   MONITOR_INTERVAL_SECONDS: '30',
   MONITOR_IDLE_AFTER_SECONDS: '120',
   MONITOR_ACK_BACKLOG: '100',
@@ -161,6 +169,7 @@ export function loadConfig(env: Env = process.env): Config {
       temporalUiPort: integer('TISW_TEMPORAL_UI_PORT', get('TISW_TEMPORAL_UI_PORT'), 1, 65535),
       postgresUrl: postgresUrl(get('TISW_POSTGRESQL_URL'), secrets),
     },
+    codecServer: { port: integer('TISW_CODEC_PORT', get('TISW_CODEC_PORT'), 0, 65535), allowedOrigins: [] },
     alerts: webhook(nonEmpty(env.TISW_ALERT_WEBHOOK_URL), secrets),
     coj: {
       slaMs: 1000 * integer('COJ_SLA_SECONDS', get('COJ_SLA_SECONDS'), 1),
@@ -180,8 +189,27 @@ export function loadConfig(env: Env = process.env): Config {
     secrets: [],
   };
   config.esr.filesDir = path.resolve(nonEmpty(env.TISW_ESR_FILES_DIR) ?? path.join(config.local.dataDir, 'esr-files'));
+  config.codecServer.allowedOrigins = origins(nonEmpty(env.TISW_CODEC_ALLOWED_ORIGINS), config.local.temporalUiPort);
   config.secrets = [...secrets];
   return config;
+}
+
+/** Comma-separated origins (scheme://host[:port], as a browser sends them); default: the local Temporal UI. */
+function origins(value: string | undefined, uiPort: number): string[] {
+  if (value === undefined) return [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`];
+  return value.split(',').map((origin) => {
+    const trimmed = origin.trim().replace(/\/$/, '');
+    let url: URL | undefined;
+    try {
+      url = new URL(trimmed);
+    } catch {
+      // reported below
+    }
+    if (!url || !/^https?:$/.test(url.protocol) || url.origin !== trimmed) {
+      throw new ConfigError(`TISW_CODEC_ALLOWED_ORIGINS must be comma-separated origins like https://temporal-ui.example.net; got "${origin.trim()}"`);
+    }
+    return trimmed;
+  });
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -305,6 +333,8 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [name: string, meaning: st
   ['TEMPORAL_TLS_SERVER_NAME', 'server name to verify instead of the host in TEMPORAL_ADDRESS'],
   ['TEMPORAL_API_KEY', 'Temporal Cloud API key (secret)'],
   ['TISW_PAYLOAD_KEY', 'base64 32-byte key: encrypt payloads in Temporal\'s history (secret; workers and clients alike)'],
+  ['TISW_CODEC_PORT', `port of the codec server that lets the Temporal UI show encrypted payloads (default ${DEFAULTS.TISW_CODEC_PORT})`],
+  ['TISW_CODEC_ALLOWED_ORIGINS', 'comma-separated origins of the Temporal UI allowed to call the codec server (default the local UI)'],
   ['AMQP_URL', `RabbitMQ URL, amqp:// or amqps:// (default ${DEFAULTS.AMQP_URL.replace(':guest@', ':***@')})`],
   ['AMQP_CONFIRM_TIMEOUT_MS', `how long a publish waits for the broker's confirm (default ${DEFAULTS.AMQP_CONFIRM_TIMEOUT_MS})`],
   ['MONGODB_URI', `MongoDB URI with the database in its path (default ${DEFAULTS.MONGODB_URI})`],
@@ -320,7 +350,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [name: string, meaning: st
   ['COJ_RESEND_INITIAL_SECONDS / COJ_RESEND_MAX_SECONDS', `wait for TIS's acknowledgement before resending, doubling (default ${DEFAULTS.COJ_RESEND_INITIAL_SECONDS} up to ${DEFAULTS.COJ_RESEND_MAX_SECONDS})`],
   ['COJ_RECONCILE_EVERY_MINUTES', `how often reconciliation runs (default ${DEFAULTS.COJ_RECONCILE_EVERY_MINUTES})`],
   ['MONITOR_INTERVAL_SECONDS', `how often the system monitor checks the broker (default ${DEFAULTS.MONITOR_INTERVAL_SECONDS})`],
-  ['MONITOR_IDLE_AFTER_SECONDS', `a queue with messages and no consumer or no progress this long raises queue-idle (default ${DEFAULTS.MONITOR_IDLE_AFTER_SECONDS})`],
+  ['MONITOR_IDLE_AFTER_SECONDS', `a queue with messages and no consumer or no progress this long raises queue-idle or queue-no-progress (default ${DEFAULTS.MONITOR_IDLE_AFTER_SECONDS})`],
   ['MONITOR_ACK_BACKLOG', `replies waiting on the acknowledgement queue that raise ack-queue-growing (default ${DEFAULTS.MONITOR_ACK_BACKLOG})`],
   ['COJ_RECONCILE_AFTER_SECONDS', `reconciliation picks CoJs signed longer ago than this with syncedAt null (default ${DEFAULTS.COJ_RECONCILE_AFTER_SECONDS})`],
 ];

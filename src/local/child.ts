@@ -16,6 +16,8 @@ export interface Child {
   /** The last lines it printed. */
   tail(): string;
   stop(graceMs?: number): Promise<void>;
+  /** SIGKILL, as a crash would end it (no shutdown of any kind); resolves once it has exited. */
+  kill(): Promise<void>;
 }
 
 export interface SpawnOptions {
@@ -62,10 +64,25 @@ export function spawnChild(name: string, command: string, args: string[], option
       await exit;
       clearTimeout(timer);
     },
+    async kill() {
+      if (exitError) return;
+      child.kill('SIGKILL');
+      await exit;
+    },
   };
 }
 
 /** `tisw <command>` as a child process of ours, from the compiled build (bin/tisw.js). */
 export function spawnTisw(command: string, options: SpawnOptions): Child {
   return spawnChild(options.name ?? command, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'tisw.js'), command], options);
+}
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

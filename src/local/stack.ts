@@ -12,6 +12,8 @@ export interface LocalStackOptions {
   temporalPort: number;
   /** undefined: no UI (tests, benchmarks). */
   temporalUiPort?: number;
+  /** The UI decodes payloads through this codec server (codec-server.ts). */
+  temporalUiCodecEndpoint?: string;
   /** undefined: Temporal keeps its state in memory. */
   temporalDbFile?: string;
   /** Namespaces to create besides "default". */
@@ -34,8 +36,22 @@ export interface LocalStack {
   /** mongodb://host:port/ (append the database). */
   mongoUri: string;
   backend: FerretDbBackend['kind'];
-  children: Child[];
+  /** The servers' processes as they are now (a restart replaces one). */
+  readonly children: Child[];
+  /** Each server alone, for the fault tests: killed as a crash would, and started again. */
+  temporal: LocalServer;
+  ferretdb: LocalServer;
   stop(): Promise<void>;
+}
+
+export interface LocalServer {
+  /** SIGKILL: no shutdown of any kind. */
+  kill(): Promise<void>;
+  /**
+   * Starts it again with the same options, on the same port and the same state: Temporal's SQLite file
+   * (without `temporalDbFile` its state is in memory and gone), FerretDB's PostgreSQL database.
+   */
+  restart(): Promise<void>;
 }
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
@@ -48,36 +64,49 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     options.warn(`PostgreSQL does not answer at ${pg.hostname}:${pg.port || 5432}: FerretDB falls back to SQLite in ${options.sqliteDir}, which is 10-25 times slower on large collections`);
     backend = { kind: 'sqlite', dir: options.sqliteDir };
   }
-  const [temporal, ferretdb] = await Promise.allSettled([
-    startTemporalDevServer({
-      bin: bins.temporal,
-      port: options.temporalPort,
-      echo: options.echo,
-      ...(options.temporalUiPort !== undefined && { uiPort: options.temporalUiPort }),
-      ...(options.temporalDbFile !== undefined && { dbFile: options.temporalDbFile }),
-      ...(options.temporalNamespaces !== undefined && { namespaces: options.temporalNamespaces }),
-    }),
-    startFerretDb({
-      bin: bins.ferretdb,
-      listen: options.ferretdbListen,
-      backend,
-      echo: options.echo,
-      ...(options.parentPid !== undefined && { parentPid: options.parentPid }),
-    }),
-  ]);
+  const temporalOptions = {
+    bin: bins.temporal,
+    port: options.temporalPort,
+    echo: options.echo,
+    ...(options.temporalUiPort !== undefined && { uiPort: options.temporalUiPort }),
+    ...(options.temporalDbFile !== undefined && { dbFile: options.temporalDbFile }),
+    ...(options.temporalUiCodecEndpoint !== undefined && { uiCodecEndpoint: options.temporalUiCodecEndpoint }),
+    ...(options.temporalNamespaces !== undefined && { namespaces: options.temporalNamespaces }),
+  };
+  const ferretdbOptions = {
+    bin: bins.ferretdb,
+    listen: options.ferretdbListen,
+    backend,
+    echo: options.echo,
+    ...(options.parentPid !== undefined && { parentPid: options.parentPid }),
+  };
+  const [temporal, ferretdb] = await Promise.allSettled([startTemporalDevServer(temporalOptions), startFerretDb(ferretdbOptions)]);
   if (temporal.status === 'rejected' || ferretdb.status === 'rejected') {
     await Promise.allSettled([temporal, ferretdb].flatMap((r) => (r.status === 'fulfilled' ? [r.value.child.stop()] : [])));
     throw temporal.status === 'rejected' ? temporal.reason : (ferretdb as PromiseRejectedResult).reason;
   }
-  const children = [temporal.value.child, ferretdb.value.child];
+  const running = { temporal: temporal.value.child, ferretdb: ferretdb.value.child };
+  // A restarted FerretDB listens where the first one did (port 0 was resolved at the first start).
+  ferretdbOptions.listen = new URL(ferretdb.value.uri).host;
+  const server = (name: keyof typeof running, start: () => Promise<Child>): LocalServer => ({
+    kill: () => running[name].kill(),
+    async restart() {
+      await running[name].kill();
+      running[name] = await start();
+    },
+  });
   return {
     temporalAddress: temporal.value.address,
     ...(temporal.value.uiUrl !== undefined && { uiUrl: temporal.value.uiUrl }),
     mongoUri: ferretdb.value.uri,
     backend: backend.kind,
-    children,
+    get children() {
+      return [running.temporal, running.ferretdb];
+    },
+    temporal: server('temporal', async () => (await startTemporalDevServer(temporalOptions)).child),
+    ferretdb: server('ferretdb', async () => (await startFerretDb(ferretdbOptions)).child),
     async stop() {
-      await Promise.allSettled(children.map((c) => c.stop()));
+      await Promise.allSettled(Object.values(running).map((c) => c.stop()));
     },
   };
 }

@@ -19,6 +19,8 @@ export interface TemporalDevServerOptions {
   echo: boolean;
   /** Namespaces to create besides "default". */
   namespaces?: string[];
+  /** A codec server the UI decodes payloads through (codec-server.ts). */
+  uiCodecEndpoint?: string;
 }
 
 export interface TemporalDevServer {
@@ -33,6 +35,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
   const address = `127.0.0.1:${options.port}`;
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--log-level', 'warn'];
   args.push(...(options.uiPort === undefined ? ['--headless'] : ['--ui-port', String(options.uiPort)]));
+  if (options.uiCodecEndpoint !== undefined) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   if (options.dbFile) {
     fs.mkdirSync(path.dirname(options.dbFile), { recursive: true });
     // WAL with synchronous=normal: 27.4 workflows/s against 14.7/s with the defaults (design.md).

@@ -8,7 +8,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config';
-import { connectClient, ensureSearchAttributes } from '../adapters/temporal';
+import { connectClient, ensureSearchAttributes, pollerIdentities } from '../adapters/temporal';
+import { AesGcmPayloadCodec } from '../adapters/payload-codec';
+import { startCodecServer, type CodecServer } from '../adapters/codec-server';
+import { createLogger } from '../config/logger';
 import { ensureSchedules } from '../client/schedules';
 import { seedDemo } from './demo';
 import { spawnTisw, type Child } from './child';
@@ -37,17 +40,26 @@ export async function up(config: Config, { say, demo = true, workers: workerCoun
   try {
     const temporal = localAddress('TEMPORAL_ADDRESS', config.temporal.address);
     const mongo = localAddress('MONGODB_URI', /^mongodb:\/\/(?:[^@/]*@)?([^/,?]+)/.exec(config.mongo.tss.uri)?.[1] ?? '');
-    for (const [name, port] of [['Temporal', temporal.port], ['the Temporal UI', config.local.temporalUiPort], ['FerretDB', mongo.port]] as const) {
+    const { payloadKey } = config.temporal;
+    const ports = [['Temporal', temporal.port], ['the Temporal UI', config.local.temporalUiPort], ['FerretDB', mongo.port], ...(payloadKey ? [['the codec server', config.codecServer.port] as const] : [])] as const;
+    for (const [name, port] of ports) {
       if (await isListening('127.0.0.1', port)) {
-        throw new Error(`port ${port} (for ${name}) is already in use on 127.0.0.1: stop what listens there, or choose other ports (TEMPORAL_ADDRESS, TISW_TEMPORAL_UI_PORT, MONGODB_URI)`);
+        throw new Error(`port ${port} (for ${name}) is already in use on 127.0.0.1: stop what listens there, or choose other ports (TEMPORAL_ADDRESS, TISW_TEMPORAL_UI_PORT, MONGODB_URI, TISW_CODEC_PORT)`);
       }
     }
 
     say(`data directory: ${dataDir}`);
+    // With payloads encrypted, the UI would show only opaque blobs: it decodes them through our codec server.
+    let codec: CodecServer | undefined;
+    if (payloadKey) {
+      codec = await startCodecServer({ codec: new AesGcmPayloadCodec(payloadKey), port: config.codecServer.port, allowedOrigins: config.codecServer.allowedOrigins, log: createLogger(config, 'tisw-codec-server') });
+      stopping.push(() => (codec as CodecServer).close());
+    }
     const stack: LocalStack = await startLocalStack({
       temporalPort: temporal.port,
       temporalUiPort: config.local.temporalUiPort,
       temporalDbFile: path.join(dataDir, 'temporal', 'temporal.db'),
+      ...(codec && { temporalUiCodecEndpoint: codec.url }),
       ferretdbListen: `127.0.0.1:${mongo.port}`,
       postgresUrl: config.local.postgresUrl,
       sqliteDir: path.join(dataDir, 'ferretdb'),
@@ -83,7 +95,7 @@ export async function up(config: Config, { say, demo = true, workers: workerCoun
 
     say('');
     say('tis-workflows is up:');
-    say(`  Temporal UI      ${stack.uiUrl ?? '(headless)'}`);
+    say(`  Temporal UI      ${stack.uiUrl ?? '(headless)'}${codec ? ` (payloads decoded through the codec server ${codec.url})` : ''}`);
     say(`  Temporal         ${stack.temporalAddress} (namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue})`);
     say(`  MongoDB (wire)   ${stack.mongoUri} (FerretDB on ${stack.backend}; stores ${[config.mongo.tss, config.mongo.tis, config.mongo.esr].map((t) => t.database).filter((d, i, a) => a.indexOf(d) === i).join(', ')})`);
     say(`  RabbitMQ         ${new URL(config.amqp.url).host}`);
@@ -158,8 +170,8 @@ async function waitForPollers(config: Config, workers: Child[]): Promise<void> {
     await waitFor(
       `${workers.length} worker(s) to poll the task queue`,
       async () => {
-        const { pollers } = await client.workflowService.describeTaskQueue({ namespace: config.temporal.namespace, taskQueue: { name: config.temporal.taskQueue }, taskQueueType: 1 });
-        return workers.every((w) => pollers.some((p) => p.identity?.endsWith(`:${w.pid}`)));
+        const pollers = await pollerIdentities(client, config.temporal.namespace, config.temporal.taskQueue);
+        return workers.every((w) => pollers.some((identity) => identity.endsWith(`:${w.pid}`)));
       },
       120_000,
       () => workers.find((w) => w.exited())?.exited(),

@@ -14,11 +14,26 @@ export const programmeMembershipTisId = z
 /** A TIS person id, as TSS keys trainee profiles. */
 export const traineeTisId = z.string().regex(/^\d{1,20}$/, 'must be a numeric TIS id');
 
-/** An ISO-8601 instant with its zone, e.g. 2026-11-22T09:30:00Z. */
+/** True when a YYYY-MM-DD day exists on the calendar (Date.parse alone rolls 2026-02-30 over to 2 March). */
+function isRealDay(day: string): boolean {
+  const time = Date.parse(`${day}T00:00:00Z`);
+  return !Number.isNaN(time) && new Date(time).toISOString().startsWith(day);
+}
+
+const ISO_INSTANT = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(:(\d{2})(\.\d{1,9})?)?(Z|[+-](\d{2}):?(\d{2}))$/;
+
+/**
+ * An ISO-8601 instant with its zone, e.g. 2026-11-22T09:30:00Z, on a day that exists and at a time that
+ * exists: Date.parse takes 2026-02-30T10:00Z as 2 March and 24:00 as the next day, which would store a
+ * CoJ signed on a day other than the one sent.
+ */
 export const isoInstant = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/, 'must be an ISO-8601 instant with a zone, e.g. 2026-11-22T09:30:00Z')
-  .refine((s) => !Number.isNaN(Date.parse(s)), 'is not a real date');
+  .regex(ISO_INSTANT, { message: 'must be an ISO-8601 instant with a zone, e.g. 2026-11-22T09:30:00Z', abort: true })
+  .refine((s) => {
+    const [, day = '', hours, minutes, , seconds = '0', , , offsetHours = '0', offsetMinutes = '0'] = ISO_INSTANT.exec(s) ?? [];
+    return isRealDay(day) && Number(hours) < 24 && Number(minutes) < 60 && Number(seconds) < 60 && Number(offsetHours) < 24 && Number(offsetMinutes) < 60;
+  }, 'is not a real date and time');
 
 export const cojVersion = z.enum(COJ_VERSIONS, { error: `must be one of ${COJ_VERSIONS.join(', ')}` });
 
@@ -27,10 +42,16 @@ export const cojSignedEvent = z.object({
   conditionsOfJoining: z.object({ signedAt: isoInstant, version: cojVersion, syncedAt: z.null() }),
 });
 
-/** A receiver's reply: `{ status: "ok", ...result }` or `{ status: "rejected", reason }`. */
-export const reply = z.discriminatedUnion('status', [
-  z.looseObject({ status: z.literal('ok') }),
-  z.looseObject({ status: z.literal('rejected'), reason: z.string().min(1) }),
+/** A receiver's refusal: `{ status: "rejected", reason }`, whatever the job. */
+const rejection = z.looseObject({ status: z.literal('rejected'), reason: z.string().min(1) });
+
+/**
+ * TIS's reply to a CoJ event. An "ok" names the signature it stored: the workflow matches it against the
+ * signature it waits for, so that a late reply for an older one is not taken for the current one.
+ */
+export const cojReply = z.discriminatedUnion('status', [
+  z.looseObject({ status: z.literal('ok'), programmeMembershipTisId, signedAt: isoInstant, version: cojVersion }),
+  rejection,
 ]);
 
 /** One line per problem: "conditionsOfJoining.version: must be one of GG9, GG10, GG11". */
@@ -41,15 +62,34 @@ export function describeIssues(error: z.ZodError): string {
 /** A calendar day, YYYY-MM-DD, that exists. */
 export const isoDate = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
-  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'is not a real date');
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a date YYYY-MM-DD', abort: true })
+  .refine(isRealDay, 'is not a real date');
+
+const commandId = z.string().regex(/^[\w.:-]{1,200}$/, 'must be 1-200 letters, digits, _ . : or -');
+const deaneryCode = z.string().regex(/^[A-Z]{3}$/, 'must be a three-letter deanery code, e.g. KSS');
 
 /**
  * The ESR app-file command. The deanery is only checked for shape here: an unknown code is a separate,
  * named rejection (the exporter says which codes it knows).
  */
-export const appFileCommand = z.object({
-  commandId: z.string().regex(/^[\w.:-]{1,200}$/, 'must be 1-200 letters, digits, _ . : or -'),
-  deanery: z.string().regex(/^[A-Z]{3}$/, 'must be a three-letter deanery code, e.g. KSS'),
-  runDate: isoDate,
-});
+export const appFileCommand = z.object({ commandId, deanery: deaneryCode, runDate: isoDate });
+
+/**
+ * The exporter's reply to a command. An "ok" is taken by the run as the deanery's file, so it must say
+ * which file: a bare `{ status: "ok" }` would otherwise count as a file that was never made.
+ */
+export const appFileReply = z.discriminatedUnion('status', [
+  z.looseObject({
+    status: z.literal('ok'),
+    commandId,
+    deanery: deaneryCode,
+    fileName: z.string().min(1),
+    sequence: z.int().positive(),
+    recordCount: z.int().nonnegative(),
+    skipped: z.array(z.object({ recordId: z.string(), reason: z.string() })),
+  }),
+  rejection.extend({ commandId: commandId.optional() }),
+]);
+
+/** The reply schema of each job, by the prefix of the waiting workflow's id (the reply's correlationId). */
+export const REPLY_SCHEMAS = { coj: cojReply, esr: appFileReply } as const;

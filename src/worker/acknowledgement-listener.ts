@@ -13,7 +13,7 @@ import type { Logger } from '../config/logger';
 import { readJsonMessage, startConsumer, type Consumer } from '../adapters/amqp-consumer';
 import { esrFiles, esrRecordsExported, replies } from '../adapters/metrics';
 import { acknowledgementSignal, QUEUES, type Acknowledgement } from '../shared/contract';
-import { describeIssues, reply } from '../shared/messages';
+import { describeIssues, REPLY_SCHEMAS } from '../shared/messages';
 
 export interface ListenerOptions {
   amqpUrl: string;
@@ -24,8 +24,9 @@ export interface ListenerOptions {
   prefetch?: number;
 }
 
-/** Workflow ids the listener may signal: those of our workflows that wait for replies. */
+/** Workflow ids the listener may signal: those of our workflows that wait for replies; the prefix names the job. */
 const CORRELATION_ID = /^(coj|esr)-[\w,.:-]{1,200}$/;
+const JOB_NAMES = { coj: 'CoJ', esr: 'ESR' } as const;
 
 export function startAcknowledgementListener(options: ListenerOptions): Consumer {
   const log = options.log.child({ component: 'acknowledgement-listener' });
@@ -49,11 +50,13 @@ type HandOver = ({ kind: 'done'; result: 'handed-over' | 'dropped' } | { kind: '
 async function handOver(message: ConsumeMessage, client: Client, log: Logger): Promise<HandOver> {
   const dead = (reason: string): HandOver => ({ kind: 'dead-letter', reason, result: 'dead-lettered', status: 'malformed' });
   const correlationId = message.properties.correlationId as string | undefined;
-  if (!correlationId || !CORRELATION_ID.test(correlationId)) return dead(`correlationId ${JSON.stringify(correlationId ?? null)} names no workflow of ours`);
+  const job = correlationId === undefined ? undefined : (CORRELATION_ID.exec(correlationId)?.[1] as keyof typeof REPLY_SCHEMAS | undefined);
+  if (!correlationId || !job) return dead(`correlationId ${JSON.stringify(correlationId ?? null)} names no workflow of ours`);
   const read = readJsonMessage(message);
   if (!read.ok) return dead(read.reason);
-  const parsed = reply.safeParse(read.body);
-  if (!parsed.success) return dead(`not a reply: ${describeIssues(parsed.error)}`);
+  // Checked against the job's own reply shape: a workflow takes an "ok" as done (an ESR run as the deanery's file).
+  const parsed = REPLY_SCHEMAS[job].safeParse(read.body);
+  if (!parsed.success) return dead(`malformed ${JOB_NAMES[job]} reply: ${describeIssues(parsed.error)}`);
 
   const { status, ...rest } = parsed.data as { status: 'ok' | 'rejected'; reason?: string } & Record<string, unknown>;
   const acknowledgement: Acknowledgement =

@@ -1,5 +1,5 @@
 /**
- * Started by a Temporal Schedule (every 10 minutes by default): catches any signed CoJ that never got a
+ * Started by a Temporal Schedule (every 2 minutes by default): catches any signed CoJ that never got a
  * submission workflow (design.md guarantee 1). The work is one activity; the workflow gives it retries
  * and a place in the UI.
  */

@@ -173,7 +173,15 @@ export async function esrRunWorkflow(request: EsrRunRequest): Promise<EsrRunStat
       const file = ack.result as unknown as AppFileReply;
       if (!d.files.some((f) => f.commandId === file.commandId)) d.files.push(file);
       show(d, 'checking');
-      const left = await remainingDueRecords({ deanery: d.deanery, runDate, excludeIds: (file.skipped ?? []).map((s) => s.recordId) });
+      let left: number;
+      try {
+        left = await remainingDueRecords({ deanery: d.deanery, runDate, excludeIds: (file.skipped ?? []).map((s) => s.recordId) });
+      } catch (err) {
+        // The ESR store unreachable for longer than the activity's retries (a database outage): a failing
+        // deanery like any other, alerted, and come back to after the pause (the same command, so the same
+        // file). Uncaught, this failed the whole run: the day's later deaneries got no file and no alert.
+        return failing(d, `checking the records still due failed: ${message(err)}`);
+      }
       if (left === 0) {
         show(d, 'done');
         d.lastFailure = null;

@@ -3,6 +3,7 @@
  * running), so exactly one looks at the broker however many workers run, and it moves to another worker
  * when its worker dies. Every interval it observes the broker and keeps, per condition, an episode:
  *   - queue-idle:<queue>: messages ready and no consumer (the 2023 incident: nothing consumed, nobody knew);
+ *   - queue-no-progress:<queue>: messages ready and consumers attached, but none taken (a consumer hangs);
  *   - broker-blocked: the broker holds publishes back (a memory or disk alarm);
  *   - broker-unreachable: no connection to the broker;
  *   - ack-queue-growing: more than the backlog of replies waiting for the listener.
@@ -27,11 +28,14 @@ interface Condition {
 export async function systemMonitorWorkflow(state: MonitorState): Promise<void> {
   const { settings } = state;
   for (;;) {
+    // Added after monitors were already running: runs recorded before it (test/replay-histories) replay
+    // without it, new runs watch for it.
+    const watchProgress = patched('queue-no-progress');
     const observation = await observeBroker(settings.queues).catch(
       (err: unknown): Observation => ({ reachable: false, error: (err as Error).message, queues: [] }),
     );
     const now = Date.now();
-    const present = conditions(observation, state);
+    const present = conditions(observation, state, watchProgress);
     for (const condition of present) {
       let episode = state.episodes.find((e) => e.key === condition.key);
       if (!episode) {
@@ -52,7 +56,7 @@ export async function systemMonitorWorkflow(state: MonitorState): Promise<void> 
       }
     }
     state.lastReady = Object.fromEntries(observation.queues.map((q) => [q.queue, q.ready]));
-    const known = ['broker-blocked', 'broker-unreachable', 'ack-queue-growing', ...settings.queues.map((q) => `queue-idle:${q}`)];
+    const known = ['broker-blocked', 'broker-unreachable', 'ack-queue-growing', ...settings.queues.flatMap((q) => [`queue-idle:${q}`, `queue-no-progress:${q}`])];
     const conditionsNow = Object.fromEntries(known.map((key) => [key, state.episodes.some((e) => e.key === key && e.alerted)]));
     // Added after monitors were already running: patched() keeps their histories replaying (the ones in
     // test/replay-histories were recorded before this call existed), while new runs make it.
@@ -65,7 +69,7 @@ export async function systemMonitorWorkflow(state: MonitorState): Promise<void> 
   }
 }
 
-function conditions(o: Observation, { settings }: MonitorState): Condition[] {
+function conditions(o: Observation, { settings, lastReady }: MonitorState, watchProgress: boolean): Condition[] {
   const found: Condition[] = [];
   if (!o.reachable) {
     found.push({ key: 'broker-unreachable', holdMs: settings.idleAfterMs, alert: { kind: 'broker-unreachable', summary: `RabbitMQ is unreachable: ${o.error ?? 'no answer'}` } });
@@ -82,6 +86,17 @@ function conditions(o: Observation, { settings }: MonitorState): Condition[] {
         alert: { kind: 'queue-idle', summary: `${q.ready} message(s) waiting on ${q.queue} and no consumer`, details: { queue: q.queue, ready: q.ready } },
       });
     }
+    if (watchProgress && noProgress(q, lastReady[q.queue])) {
+      found.push({
+        key: `queue-no-progress:${q.queue}`,
+        holdMs: settings.idleAfterMs,
+        alert: {
+          kind: 'queue-no-progress',
+          summary: `${q.ready} message(s) waiting on ${q.queue} and its ${q.consumers} consumer(s) take none: a consumer hangs (or is far slower than what arrives)`,
+          details: { queue: q.queue, ready: q.ready, consumers: q.consumers },
+        },
+      });
+    }
     if (q.queue === QUEUES.acknowledgement && q.ready > settings.ackBacklog) {
       found.push({
         key: 'ack-queue-growing',
@@ -91,4 +106,25 @@ function conditions(o: Observation, { settings }: MonitorState): Condition[] {
     }
   }
   return found;
+}
+
+/**
+ * "No progress" at one check: consumers are attached, messages are ready, and the ready count has not
+ * fallen since the previous check. Why from the ready count: over AMQP alone (no management plugin) a
+ * queue shows only its ready messages and its consumers, not deliveries or acks, so progress can only be
+ * read from successive looks: a consumer that takes messages lowers `ready`, one that hangs with its
+ * prefetch full leaves it where it is (or rising, as more arrive). An episode is a run of such checks; the
+ * alert comes when it has lasted the idle threshold, and any fall of `ready`, `ready` reaching 0 or the
+ * consumers leaving (then it is queue-idle) ends it. The first look after a start or a gap in the broker's
+ * answers has nothing to compare with, so it never counts.
+ * Limits, since only the net change between two looks is seen:
+ *   - consumers slower than what arrives (ready rising at every check) look the same as stuck ones; that is
+ *     worth the alert too, and the summary says so;
+ *   - one stuck consumer beside a working one is not seen: the working one lowers `ready`;
+ *   - messages leaving by expiry (the ESR commands carry a TTL) look like progress;
+ *   - a consumer busy on one long message with prefetch 1 while another waits looks stuck: the threshold
+ *     must be longer than the longest normal handling of one message (e.g. the ESR exporter's largest file).
+ */
+function noProgress(q: Observation['queues'][number], readyBefore: number | undefined): boolean {
+  return q.consumers > 0 && q.ready > 0 && readyBefore !== undefined && q.ready >= readyBefore;
 }

@@ -6,7 +6,7 @@ import { TisStore } from '../../src/adapters/tis-store';
 import { cojSettings, cojStatus, submitCoj } from '../../src/client/coj';
 import { ensureMonitor } from '../../src/client/monitor';
 import { findStuck } from '../../src/client/stuck';
-import { rabbitmqctl } from '../../src/local/rabbitmq';
+import { startPrivateRabbitMq, type PrivateRabbitMq } from '../../src/local/rabbitmq';
 import { startReceivers } from '../../src/receivers/run';
 import { cojWorkflowId } from '../../src/shared/contract';
 import type { Config } from '../../src/config/config';
@@ -14,32 +14,35 @@ import { testClient, testConfig, testLogger, withWorker } from '../support/syste
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook';
 import { eventually, newSignature, signed } from '../support/coj';
 
-/** The machine's own setting, put back however the test ends. */
-async function currentWatermark(): Promise<string> {
-  const env = await rabbitmqctl('environment');
-  return /\{vm_memory_high_watermark,([0-9.]+)\}/.exec(env)?.[1] ?? '0.4';
-}
+/** How often the monitor looks at the broker in this test. */
+const CHECK_EVERY_MS = 300;
 
+// On a private RabbitMQ node: an alarm on the machine's broker would block every other run's publishers.
 describe('a broker memory alarm (the 2023 incident)', () => {
+  let broker: PrivateRabbitMq;
   let webhook: WebhookReceiver;
   let config: Config;
   let client: Client;
   let db: MongoStore;
-  let watermark: string;
 
   beforeAll(async () => {
+    broker = await startPrivateRabbitMq();
     webhook = await startWebhookReceiver();
     const base = testConfig();
-    config = { ...base, alerts: { webhookUrl: webhook.url }, amqp: { ...base.amqp, confirmTimeoutMs: 2000 }, monitor: { intervalMs: 300, idleAfterMs: 60_000, ackBacklog: 100 } };
+    config = {
+      ...base,
+      alerts: { webhookUrl: webhook.url },
+      amqp: { url: broker.url, confirmTimeoutMs: 2000 },
+      monitor: { intervalMs: CHECK_EVERY_MS, idleAfterMs: 60_000, ackBacklog: 100 },
+    };
     client = await testClient(config);
     db = await openMongo(config.mongo.tss, 'test');
-    watermark = await currentWatermark();
-  });
+  }, 90_000);
   afterAll(async () => {
-    await rabbitmqctl('set_vm_memory_high_watermark', watermark);
-    await client.connection.close();
-    await db.close();
-    await webhook.close();
+    await client?.connection.close();
+    await db?.close();
+    await webhook?.close();
+    await broker?.stop();
   });
 
   it('is alerted once, named by tisw stuck, and loses no CoJ: each is delivered once the alarm clears', async () => {
@@ -50,9 +53,11 @@ describe('a broker memory alarm (the 2023 incident)', () => {
       await receivers.ready;
       await withWorker(async () => {
         await ensureMonitor(client, config, monitorId);
-        await rabbitmqctl('set_vm_memory_high_watermark', '0.0001');
+        await broker.raiseMemoryAlarm();
+        const alarmSet = Date.now();
         try {
-          const blocked = await eventually('the broker-blocked alert', async () => webhook.alerts.find((a) => a.tisw.kind === 'broker-blocked' && !a.text.includes('resolved')), 60_000);
+          const blocked = await eventually('the broker-blocked alert', async () => webhook.alerts.find((a) => a.tisw.kind === 'broker-blocked' && !a.tisw.resolved), 60_000);
+          process.stdout.write(`detection: broker memory alarm -> broker-blocked alert in ${((webhook.receivedAt(blocked) - alarmSet) / 1000).toFixed(1)} s (check every ${CHECK_EVERY_MS / 1000} s)\n`);
           expect(blocked.tisw.summary).toMatch(/the broker is blocking publishers/);
           const report = await findStuck(client, config, { olderThanMs: 0, limit: 100 });
           expect(report.verdicts.some((v) => v.startsWith('broker is blocking publishers'))).toBe(true);
@@ -65,16 +70,16 @@ describe('a broker memory alarm (the 2023 incident)', () => {
           }, 60_000);
           expect(waiting.lastFailure).toMatch(/no confirm .* within 2000 ms/);
         } finally {
-          await rabbitmqctl('set_vm_memory_high_watermark', watermark);
+          await broker.clearMemoryAlarm();
         }
         expect(await client.workflow.getHandle(cojWorkflowId(s.programmeMembershipTisId)).result()).toMatchObject({ stage: 'acknowledged' });
-        await eventually('the resolved notice', async () => webhook.alerts.find((a) => a.tisw.kind === 'broker-blocked' && a.text.includes('resolved')), 60_000);
+        await eventually('the resolved notice', async () => webhook.alerts.find((a) => a.tisw.kind === 'broker-blocked' && a.tisw.resolved), 60_000);
         await client.workflow.getHandle(monitorId).terminate('test done');
       }, config);
     } finally {
       await receivers.stop();
     }
-    expect(webhook.alerts.filter((a) => a.tisw.kind === 'broker-blocked' && !a.text.includes('resolved'))).toHaveLength(1);
+    expect(webhook.alerts.filter((a) => a.tisw.kind === 'broker-blocked' && !a.tisw.resolved)).toHaveLength(1);
     expect(await new TisStore(db.db).conditionsOfJoining.countDocuments({ _id: s.programmeMembershipTisId })).toBe(1);
   });
 });

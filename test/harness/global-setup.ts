@@ -17,7 +17,8 @@ import { connectClient, ensureSearchAttributes } from '../../src/adapters/tempor
 import { addVhost, deleteVhost, listVhosts } from '../../src/local/rabbitmq';
 import { writeWorkflowBundle } from '../../src/worker/workflow-bundle';
 import { startLocalStack, withDatabase, type LocalStack } from '../../src/local/stack';
-import { abandonedRuns, isAlive, removeRunState, writeRunState, type RunState } from './run-state';
+import { isAlive } from '../../src/local/child';
+import { abandonedRuns, removeRunState, writeRunState, type RunState } from './run-state';
 
 declare global {
   var tiswTestRun: { state: RunState; stack: LocalStack } | undefined;
@@ -80,7 +81,8 @@ async function sweepAbandonedRuns(mongoUri: string): Promise<void> {
     for (const run of abandoned) {
       for (const pid of run.pids) {
         const cmdline = readCmdline(pid);
-        if (isAlive(pid) && /temporal|ferretdb-local/.test(cmdline)) process.kill(pid, 'SIGKILL');
+        // The servers, and the fault suite's `tisw worker` / `tisw receivers` processes.
+        if (isAlive(pid) && /temporal|ferretdb-local|tisw\.js/.test(cmdline)) process.kill(pid, 'SIGKILL');
       }
       assertTestDatabase(run.database);
       await client.db(run.database).dropDatabase();

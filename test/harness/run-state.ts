@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isAlive } from '../../src/local/child';
 
 export interface RunState {
   runId: string;
@@ -25,15 +26,6 @@ export function writeRunState(state: RunState): void {
 
 export function removeRunState(runId: string): void {
   fs.rmSync(path.join(RUNS_DIR, `${runId}.json`), { force: true });
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Runs whose jest process is gone. */

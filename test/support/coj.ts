@@ -25,6 +25,20 @@ export async function signed(tss: TssStore, tis: TisStore | undefined, s: CojSig
   return s;
 }
 
+/** Many signed CoJs at once, as a burst arrives: the TSS profiles and TIS programme memberships in two inserts. */
+export async function seedSignedCojs(tss: TssStore, tis: TisStore, count: number): Promise<CojSignature[]> {
+  const signatures = Array.from({ length: count }, () => newSignature());
+  await tss.profiles.insertMany(
+    signatures.map((s) => ({
+      _id: s.traineeTisId,
+      traineeTisId: s.traineeTisId,
+      programmeMemberships: [{ tisId: s.programmeMembershipTisId, conditionsOfJoining: { signedAt: new Date(s.signedAt), version: s.version, syncedAt: null } }],
+    })),
+  );
+  await tis.programmeMemberships.insertMany(signatures.map((s) => ({ _id: s.programmeMembershipTisId, personId: s.traineeTisId })));
+  return signatures;
+}
+
 export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

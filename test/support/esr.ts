@@ -8,11 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Channel, ChannelModel, ConsumeMessage, GetMessage } from 'amqplib';
-import { loadConfig, type Config } from '../../src/config/config';
+import { loadConfig, type Config, type MongoTarget } from '../../src/config/config';
 import { connectAmqp } from '../../src/adapters/amqp';
 import { declareTopology } from '../../src/adapters/amqp-topology';
 import { EsrStore, dueWindow, type GeneratedAppRecord } from '../../src/adapters/esr-store';
-import { assertTestDatabase } from '../../src/adapters/mongo';
+import { assertTestDatabase, openMongo } from '../../src/adapters/mongo';
 import { addVhost, deleteVhost } from '../../src/local/rabbitmq';
 import { QUEUES, type AppFileCommand } from '../../src/shared/contract';
 
@@ -24,21 +24,31 @@ export interface IsolatedEsr {
   close(): Promise<void>;
 }
 
-/** A store, vhost and files directory for this test file only; close() removes them. */
-export async function isolatedEsr(tag: string): Promise<IsolatedEsr> {
+/**
+ * A store, vhost and files directory for this test file only; close() removes them. With `cojStores`, TSS's
+ * and TIS's stores too: for a test whose reconciliation must see only its own signed CoJs.
+ */
+export async function isolatedEsr(tag: string, { cojStores = false }: { cojStores?: boolean } = {}): Promise<IsolatedEsr> {
   const base = loadConfig();
   const url = new URL(base.amqp.url);
   // Ends with this process's id, so that the harness's sweep of abandoned vhosts leaves it alone while it lives.
   const vhost = `${decodeURIComponent(url.pathname.slice(1))}-${tag}-${process.pid}`;
   await addVhost(vhost);
   url.pathname = `/${encodeURIComponent(vhost)}`;
-  const database = `${base.mongo.esr.database}_${tag.replace(/-/g, '_')}`;
-  assertTestDatabase(database);
+  // This file's own database beside the run's: "<run's database>_<tag>", plus "_tss" / "_tis" for those stores.
+  const databaseOf = (target: MongoTarget, suffix = ''): MongoTarget => {
+    const database = `${target.database}_${tag.replace(/-/g, '_')}${suffix}`;
+    assertTestDatabase(database);
+    return { database, uri: target.uri.replace(/\/[^/?]*(\?|$)/, `/${database}$1`) };
+  };
+  const own = { esr: databaseOf(base.mongo.esr), ...(cojStores && { tss: databaseOf(base.mongo.tss, '_tss'), tis: databaseOf(base.mongo.tis, '_tis') }) };
   const filesDir = fs.mkdtempSync(path.join(os.tmpdir(), `tisw-${tag}-files-`));
   const env = {
     ...process.env,
     AMQP_URL: url.toString(),
-    ESR_MONGODB_URI: base.mongo.esr.uri.replace(/\/[^/?]*(\?|$)/, `/${database}$1`),
+    ESR_MONGODB_URI: own.esr.uri,
+    ...(own.tss && { TSS_MONGODB_URI: own.tss.uri }),
+    ...(own.tis && { TIS_MONGODB_URI: own.tis.uri }),
     TISW_ESR_FILES_DIR: filesDir,
   };
   const config = loadConfig(env);
@@ -49,6 +59,12 @@ export async function isolatedEsr(tag: string): Promise<IsolatedEsr> {
     store,
     async close() {
       await store.db.dropDatabase().catch(() => undefined);
+      for (const target of [own.tss, own.tis]) {
+        if (!target) continue;
+        const { db, close } = await openMongo(target, 'test');
+        await db.dropDatabase().catch(() => undefined);
+        await close();
+      }
       await store.close();
       await deleteVhost(vhost).catch(() => undefined);
       fs.rmSync(filesDir, { recursive: true, force: true });
@@ -67,34 +83,50 @@ export function uniqueRunDate(): string {
   return new Date(base + dayOffset * 86_400_000).toISOString().slice(0, 10);
 }
 
+/** YYYY-MM-DD plus some days. */
+export function addDays(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** A well-formed GeneratedAppRecord, TO_EXPORT, for a placement starting on `start`. */
+export function appRecord(deanery: string, start: string): GeneratedAppRecord {
+  const id = randomUUID();
+  return {
+    _id: id,
+    deanery,
+    placementId: `P${id.slice(0, 8)}`,
+    positionNumber: `${deanery}/RTH01/${id.slice(9, 13)}`,
+    applicant: { forenames: 'Ada', surname: `Lovelace-${id.slice(0, 4)}`, gmcNumber: '7654321' },
+    placementStartDate: start,
+    status: 'TO_EXPORT',
+  };
+}
+
 /** Seeds `due` records that are due on runDate and `notDue` that are not (too soon or too late). */
 export async function seedRecords(store: EsrStore, deanery: string, runDate: string, counts: { due: number; notDue?: number }): Promise<{ due: string[]; notDue: string[] }> {
   const { from, before } = dueWindow(runDate);
-  const day = (date: string, plus: number): string => new Date(Date.parse(`${date}T00:00:00Z`) + plus * 86_400_000).toISOString().slice(0, 10);
-  const record = (start: string): GeneratedAppRecord => {
-    const id = randomUUID();
-    return {
-      _id: id,
-      deanery,
-      placementId: `P${id.slice(0, 8)}`,
-      positionNumber: `${deanery}/RTH01/${id.slice(9, 13)}`,
-      applicant: { forenames: 'Ada', surname: `Lovelace-${id.slice(0, 4)}`, gmcNumber: '7654321' },
-      placementStartDate: start,
-      status: 'TO_EXPORT',
-    };
-  };
-  const due = Array.from({ length: counts.due }, (_, i) => record(i % 2 === 0 ? from : day(before, -1)));
-  const notDue = Array.from({ length: counts.notDue ?? 0 }, (_, i) => record(i % 2 === 0 ? day(from, -1) : before));
+  const due = Array.from({ length: counts.due }, (_, i) => appRecord(deanery, i % 2 === 0 ? from : addDays(before, -1)));
+  const notDue = Array.from({ length: counts.notDue ?? 0 }, (_, i) => appRecord(deanery, i % 2 === 0 ? addDays(from, -1) : before));
   if (due.length + notDue.length > 0) await store.records.insertMany([...due, ...notDue]);
   return { due: due.map((r) => r._id), notDue: notDue.map((r) => r._id) };
+}
+
+/** A message's properties as a test sets them; `raw` sends the body's text as it is instead of as JSON. */
+export interface RawProperties {
+  queue?: string;
+  correlationId?: string;
+  messageId?: string;
+  contentType?: string;
+  replyTo?: string;
+  raw?: boolean;
 }
 
 export interface ReplyReader {
   queue: string;
   /** Waits for the reply with this correlationId (already received or yet to come). */
   reply(correlationId: string, timeoutMs?: number): Promise<{ body: Record<string, unknown>; message: ConsumeMessage }>;
-  /** Publishes a raw command (any body and properties) to the exporter's queue, replies coming here. */
-  send(body: unknown, properties?: { correlationId?: string; messageId?: string; contentType?: string; replyTo?: string; raw?: boolean }): Promise<void>;
+  /** Publishes a raw message (any body and properties) to the exporter's queue or another `queue`, replies coming here. */
+  send(body: unknown, properties?: RawProperties): Promise<void>;
   command(command: AppFileCommand): Promise<void>;
   /** Messages on a dead-letter queue, taken off it. */
   deadLetters(queue: string): Promise<GetMessage[]>;
@@ -118,12 +150,12 @@ export async function replyReader(config: Config): Promise<ReplyReader> {
     },
     { noAck: true },
   );
-  const publish = (body: unknown, props: { correlationId?: string; messageId?: string; contentType?: string; replyTo?: string; raw?: boolean } = {}): Promise<void> =>
+  const publish = (body: unknown, props: RawProperties = {}): Promise<void> =>
     new Promise((resolve, reject) => {
       const content = props.raw ? Buffer.from(String(body)) : Buffer.from(JSON.stringify(body));
       (channel as unknown as import('amqplib').ConfirmChannel).publish(
         '',
-        QUEUES.esrAppFileCommand,
+        props.queue ?? QUEUES.esrAppFileCommand,
         content,
         {
           persistent: true,

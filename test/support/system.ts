@@ -5,13 +5,14 @@
 import { loadConfig, type Config } from '../../src/config/config';
 import { createLogger, type Logger } from '../../src/config/logger';
 import { connectClient } from '../../src/adapters/temporal';
+import { setSchedulePaused } from '../../src/client/schedules';
 import { createWorker, installRuntime, type TiswWorker } from '../../src/worker/worker';
 import type { Client } from '@temporalio/client';
 
 let runtimeInstalled = false;
 
 /** The SDK's own logs through our logger at the test level (warn), instead of its default INFO chatter. */
-function quietRuntime(config: Config): void {
+export function quietRuntime(config: Config): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
@@ -59,11 +60,9 @@ export async function runStatusesWhere(client: Client, query: string): Promise<s
   return statuses;
 }
 
-/** Pauses a schedule and waits until a describe shows it (Temporal applies a pause asynchronously). */
+/** Pauses a schedule the way `tisw schedule pause` does: returns once the server shows it paused. */
 export async function pauseSchedule(client: Client, scheduleId: string, note: string): Promise<void> {
-  const handle = client.schedule.getHandle(scheduleId);
-  await handle.pause(note);
-  for (let i = 0; i < 100 && !(await handle.describe()).state.paused; i++) await new Promise((r) => setTimeout(r, 50));
+  await setSchedulePaused(client.schedule.getHandle(scheduleId), true, note);
 }
 
 /** Awaits `promise`, failing with `what` if it takes longer than `ms`: a hung step names itself. */
