@@ -24,6 +24,8 @@ export interface CojBenchOptions {
   /** Concurrent submit calls while the burst is sent. */
   inFlight: number;
   floorBurst: number;
+  /** Bursts of `count`, one after another: the first gives the rate; all show the worker's memory after them. */
+  bursts: number;
   progress: boolean;
 }
 
@@ -31,12 +33,14 @@ export interface CojBenchFigures {
   count: number;
   /** Of the first burst, as are the latencies. */
   cojsAcknowledgedPerSecond: number;
-  secondBurstPerSecond: number;
+  /** CoJs acknowledged per second in each burst. */
+  perSecondByBurst: number[];
   submissionToSyncedAt: Latency;
   totalMs: number;
   /** Processor time per CoJ in the first burst, by process. */
   cpuMsPerCoj: CpuCost;
-  workerMemoryMiB: { beforeBurst: number; afterFirstBurst: number; afterSecondBurst: number; peak: number; growthKiBPerCojInSecondBurst: number };
+  /** RSS before the bursts and after each; growth per CoJ in the last burst (0 when memory is flat). */
+  workerMemoryMiB: { beforeBursts: number; afterBurst: number[]; peak: number; growthKiBPerCojInLastBurst: number };
   /** The floor measured before the burst, and (floor) after it; the rate ratio uses their mean. */
   floorBefore: FloorFigures;
   floor: FloorFigures;
@@ -100,10 +104,11 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
       const floorOptions = { burst: options.floorBurst, inFlight: 50, sequential: 50, amqpRoundTrips: 1000, persist: true, progress: options.progress, cpu: floorProcesses(temporalPid) };
       const floorBefore = await measureFloor(system.stack.temporalAddress, config.amqp.url, floorOptions);
 
-      // Two bursts of the same size, one after the other: the first gives the rate and the latencies; the
-      // second shows whether the worker keeps anything per finished CoJ (if it did, its memory would grow
-      // again by as much).
-      const memory = { beforeBurst: memoryOf(worker.pid).rssMiB, afterFirstBurst: NaN, afterSecondBurst: NaN, peak: 0 };
+      // Bursts of the same size, one after the other: the first gives the rate and the latencies; the later
+      // ones show whether the worker keeps anything per finished CoJ. The first burst grows the heaps and
+      // the workflow cache to their working size; if the worker kept something per CoJ, every later burst
+      // would grow its memory again by as much.
+      const memory = { beforeBursts: memoryOf(worker.pid).rssMiB, afterBurst: [] as number[], peak: 0 };
       const sampler = setInterval(() => (memory.peak = Math.max(memory.peak, memoryOf(worker.pid).rssMiB)), 200);
       const burst = async (label: string): Promise<{ results: Awaited<ReturnType<typeof deliver>>; cpu: CpuCost }> => {
         const list = signatures(options.count);
@@ -117,12 +122,15 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
         if (notSynced.length > 0) throw new Error(`${notSynced.length} CoJs finished without syncedAt: the benchmark is void`);
         return { results, cpu };
       };
-      const first = await burst('CoJs acknowledged (first burst)');
-      memory.afterFirstBurst = memoryOf(worker.pid).rssMiB;
-      const second = await burst('CoJs acknowledged (second burst, for memory)');
-      memory.afterSecondBurst = memoryOf(worker.pid).rssMiB;
+      const bursts: Array<Awaited<ReturnType<typeof burst>>> = [];
+      for (let i = 1; i <= options.bursts; i++) {
+        bursts.push(await burst(i === 1 ? 'CoJs acknowledged (first burst)' : `CoJs acknowledged (burst ${i} of ${options.bursts}, for memory)`));
+        memory.afterBurst.push(memoryOf(worker.pid).rssMiB);
+      }
       clearInterval(sampler);
-      memory.peak = Math.max(memory.peak, memory.afterSecondBurst);
+      memory.peak = Math.max(memory.peak, ...memory.afterBurst);
+      const first = bursts[0] as (typeof bursts)[number];
+      const rssBeforeLast = memory.afterBurst.length > 1 ? (memory.afterBurst.at(-2) as number) : memory.beforeBursts;
 
       const floor = await measureFloor(system.stack.temporalAddress, config.amqp.url, floorOptions);
       const floorRate = (floorBefore.oneActivityWorkflow.burst.perSecond + floor.oneActivityWorkflow.burst.perSecond) / 2;
@@ -137,14 +145,11 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
       return {
         count: options.count,
         cojsAcknowledgedPerSecond,
-        secondBurstPerSecond: rate(second.results).perSecond,
+        perSecondByBurst: bursts.map((b) => rate(b.results).perSecond),
         submissionToSyncedAt,
         totalMs: round(totalMs),
         cpuMsPerCoj: first.cpu,
-        workerMemoryMiB: {
-          ...memory,
-          growthKiBPerCojInSecondBurst: round(((memory.afterSecondBurst - memory.afterFirstBurst) * 1024) / options.count),
-        },
+        workerMemoryMiB: { ...memory, growthKiBPerCojInLastBurst: round((((memory.afterBurst.at(-1) as number) - rssBeforeLast) * 1024) / options.count) },
         floorBefore,
         floor,
         ratios: {
@@ -178,12 +183,12 @@ async function seed(tss: TssStore, tis: TisStore, list: CojSignature[]): Promise
 
 export function printCoj(f: CojBenchFigures, print: (line: string) => void): void {
   const lat = (l: Latency): string => `p50 ${l.p50Ms} ms, p95 ${l.p95Ms} ms, p99 ${l.p99Ms} ms`;
-  print(`CoJ benchmark — ${f.count} CoJs submitted as a burst, delivered, acknowledged, syncedAt written (then a second burst, for memory)`);
-  print(`  CoJs acknowledged per second        ${f.cojsAcknowledgedPerSecond} (whole burst ${round(f.totalMs / 1000, 1)} s; second burst ${f.secondBurstPerSecond}/s)`);
+  print(`CoJ benchmark — ${f.count} CoJs submitted as a burst, delivered, acknowledged, syncedAt written (${f.perSecondByBurst.length} bursts, one after another: the later ones for memory)`);
+  print(`  CoJs acknowledged per second        ${f.cojsAcknowledgedPerSecond} (whole burst ${round(f.totalMs / 1000, 1)} s; each burst: ${f.perSecondByBurst.join(', ')}/s)`);
   print(`  submission -> syncedAt              ${lat(f.submissionToSyncedAt)}`);
   print(`  processor time per CoJ              ${cpuText(f.cpuMsPerCoj)}`);
   const m = f.workerMemoryMiB;
-  print(`  worker RSS (MiB)                    before ${m.beforeBurst}, after the first burst ${m.afterFirstBurst}, after the second ${m.afterSecondBurst}, peak ${m.peak}; growth in the second burst: ${m.growthKiBPerCojInSecondBurst} KiB per CoJ`);
+  print(`  worker RSS (MiB)                    before ${m.beforeBursts}, after each burst ${m.afterBurst.join(', ')}, peak ${m.peak}; growth in the last burst: ${m.growthKiBPerCojInLastBurst} KiB per CoJ`);
   for (const [when, floor] of [['before', f.floorBefore], ['after', f.floor]] as const) {
     const b = floor.oneActivityWorkflow.burst;
     print(`  floor ${when} the bursts: one-activity ${b.perSecond} workflows/s (${b.count}, ${b.inFlight} in flight; ${lat(b)})`);

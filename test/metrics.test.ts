@@ -75,6 +75,9 @@ describe('the worker metrics endpoint', () => {
       expect(samples.some((x) => x.name === 'tisw_esr_records_exported_total' && x.labels.deanery === 'WES')).toBe(true);
       // The SDK's own, from the same scrape.
       expect(samples.some((x) => x.name.startsWith('temporal_') && x.labels.task_queue === config.temporal.taskQueue)).toBe(true);
+      // The process's own: memory and the event loop.
+      expect(value('process_resident_memory_bytes')).toBeGreaterThan(0);
+      expect(value('nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
     } finally {
       await receivers.stop();
       await worker.stop();

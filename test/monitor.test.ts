@@ -5,6 +5,7 @@ import { declareTopology } from '../src/adapters/amqp-topology';
 import { ensureMonitor } from '../src/client/monitor';
 import { registry } from '../src/adapters/metrics';
 import { startReceivers } from '../src/receivers/run';
+import { startAcknowledgementListener } from '../src/worker/acknowledgement-listener';
 import { QUEUES } from '../src/shared/contract';
 import type { Config } from '../src/config/config';
 import { testClient, testConfig, testLogger, withWorker } from './support/system';
@@ -110,5 +111,49 @@ describe('the system monitor', () => {
       await connection.close();
     }
     expect(stalled().filter((a) => !a.text.includes('resolved'))).toHaveLength(1);
+  });
+
+  it('raises one ack-queue-growing alert while replies pile up with no listener taking them, and one resolved when a listener drains them', async () => {
+    const monitorId = `test-monitor-${randomUUID()}`;
+    const backlog = 5;
+    const growing = (): WebhookReceiver['alerts'] => webhook.alerts.filter((a) => a.tisw.kind === 'ack-queue-growing');
+    const withBacklog = { ...config, monitor: { ...config.monitor, ackBacklog: backlog } };
+    const connection = await connectAmqp({ url: config.amqp.url, connectionName: 'test-replier' });
+    try {
+      const channel = await connection.createChannel();
+      await declareTopology(channel);
+      await channel.purgeQueue(QUEUES.acknowledgement);
+      // A worker that runs the monitor but listens for no replies: the listeners of a cluster all down or stalled.
+      await withWorker(async () => {
+        expect(await ensureMonitor(client, withBacklog, monitorId)).toBe('started');
+        const sentAt = Date.now();
+        for (let i = 0; i < backlog + 3; i++) {
+          // Replies as TIS's receiver sends them, for CoJ runs that are gone: a listener drops them.
+          const reply = { status: 'ok', programmeMembershipTisId: randomUUID(), signedAt: '2026-01-05T09:30:00Z', version: 'GG10' };
+          channel.sendToQueue(QUEUES.acknowledgement, Buffer.from(JSON.stringify(reply)), { contentType: 'application/json', persistent: true, messageId: randomUUID(), correlationId: `coj-${reply.programmeMembershipTisId}` });
+        }
+        const raised = await eventually('the ack-queue-growing alert', async () => growing()[0]);
+        expect(raised.text).toMatch(/ack-queue-growing: 8 replies waiting on tisw\.queue\.acknowledgement \(more than 5\): the listeners do not keep up/);
+        reportDetection({ trouble: 'replies pile up with no acknowledgement listener', kind: 'ack-queue-growing', startedAt: sentAt, arrivedAt: webhook.receivedAt(raised), settings: `backlog ${backlog}, check every ${seconds(config.monitor.intervalMs)}` });
+        await eventually('the condition gauge at 1', async () => ((await gauge('ack-queue-growing')) === 1 ? true : undefined));
+        await new Promise((r) => setTimeout(r, 1500)); // several more checks: still one alert for the episode
+        expect(growing()).toHaveLength(1);
+
+        // A listener comes back and drains the queue.
+        const listener = startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log: testLogger(config), connectionName: 'test-listener' });
+        try {
+          await listener.ready;
+          await eventually('the resolved notice', async () => growing().find((a) => a.text.includes('resolved')));
+          await eventually('the condition gauge back at 0', async () => ((await gauge('ack-queue-growing')) === 0 ? true : undefined));
+          expect((await channel.checkQueue(QUEUES.acknowledgement)).messageCount).toBe(0);
+        } finally {
+          await listener.stop();
+        }
+        await client.workflow.getHandle(monitorId).terminate('test done');
+      }, withBacklog, { acknowledgementListener: false });
+    } finally {
+      await connection.close();
+    }
+    expect(growing().filter((a) => !a.text.includes('resolved'))).toHaveLength(1);
   });
 });

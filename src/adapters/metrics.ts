@@ -4,9 +4,13 @@
  * together with the Temporal SDK's on one endpoint (src/worker/metrics-server.ts). prom-client: the
  * standard Node client, with histograms and the text format.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
+
+// The process's own figures (process_resident_memory_bytes, nodejs_heap_size_used_bytes, event-loop lag,
+// ...): a worker's memory and stalls are what an operator looks at first when runs slow down.
+collectDefaultMetrics({ register: registry });
 
 export const alertsRaised = new Counter({
   name: 'tisw_alerts_total',

@@ -31,6 +31,8 @@ export interface WorkerOverrides {
   identity?: string;
   /** Extra Worker options, e.g. for benchmarks. */
   worker?: Partial<WorkerOptions>;
+  /** false: no acknowledgement listener (a test of the monitor's ack-queue-growing needs replies left waiting). */
+  acknowledgementListener?: boolean;
 }
 
 export async function createWorker(config: Config, log: Logger, overrides: WorkerOverrides = {}): Promise<TiswWorker> {
@@ -66,16 +68,17 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
       ...overrides.worker,
     });
     // Every worker listens for acknowledgements: competing consumers, so any worker may take any reply.
-    const listener = startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log, connectionName: `${name}:acknowledgements` });
+    const listener =
+      overrides.acknowledgementListener === false ? undefined : startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log, connectionName: `${name}:acknowledgements` });
     return {
       worker,
-      ready: listener.ready,
+      ready: listener?.ready ?? Promise.resolve(),
       async run() {
         try {
           await worker.run();
         } finally {
           // Stop taking replies first: any not yet handed over go back to the queue for another worker.
-          await listener.stop();
+          await listener?.stop();
           await closeAll();
         }
       },

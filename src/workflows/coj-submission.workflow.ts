@@ -10,7 +10,7 @@
  * One workflow per programme membership (id coj-<id>): a newer signature sent to a running one replaces
  * the older, which is then no longer awaited.
  */
-import { ApplicationFailure, condition, log, proxyActivities, proxyLocalActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, log, patched, proxyActivities, proxyLocalActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { CojActivities } from '../activities/coj.activities';
 import type { AlertActivities } from '../activities/alert.activities';
 import {
@@ -72,9 +72,15 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     if (acknowledgement === undefined && a.result.signedAt !== undefined && Date.parse(String(a.result.signedAt)) === Date.parse(signature.signedAt)) acknowledgement = a;
   });
 
+  // The client starts the run already showing 'publishing' (signal-with-start sets the search attributes),
+  // so a stage is upserted only when it changes: one visibility write fewer per CoJ. Runs started before
+  // this change upserted 'publishing' again; patched() keeps their histories replaying (test/replay-histories).
+  let shownStage = patched('stage-shown-at-start') ? workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.stage) : undefined;
   const stage = (next: CojStage): void => {
     state.stage = next;
+    if (next === shownStage) return;
     upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: next }]);
+    shownStage = next;
   };
   const settled = (): boolean => acknowledgement !== undefined || newer !== undefined;
 

@@ -6,7 +6,7 @@ import { loadConfig, type Config } from '../../src/config/config';
 import { createLogger, type Logger } from '../../src/config/logger';
 import { connectClient } from '../../src/adapters/temporal';
 import { setSchedulePaused } from '../../src/client/schedules';
-import { createWorker, installRuntime, type TiswWorker } from '../../src/worker/worker';
+import { createWorker, installRuntime, type TiswWorker, type WorkerOverrides } from '../../src/worker/worker';
 import type { Client } from '@temporalio/client';
 
 let runtimeInstalled = false;
@@ -35,9 +35,9 @@ export async function testClient(config: Config = testConfig()): Promise<Client>
 }
 
 /** Runs `fn` while a worker of ours polls the task queue in this process, then shuts it down. */
-export async function withWorker<T>(fn: (worker: TiswWorker) => Promise<T>, config: Config = testConfig()): Promise<T> {
+export async function withWorker<T>(fn: (worker: TiswWorker) => Promise<T>, config: Config = testConfig(), overrides: WorkerOverrides = {}): Promise<T> {
   quietRuntime(config);
-  const worker = await createWorker(config, testLogger(config));
+  const worker = await createWorker(config, testLogger(config), overrides);
   const running = worker.run();
   try {
     await worker.ready;
