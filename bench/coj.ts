@@ -183,7 +183,7 @@ async function seed(tss: TssStore, tis: TisStore, list: CojSignature[]): Promise
 
 export function printCoj(f: CojBenchFigures, print: (line: string) => void): void {
   const lat = (l: Latency): string => `p50 ${l.p50Ms} ms, p95 ${l.p95Ms} ms, p99 ${l.p99Ms} ms`;
-  print(`CoJ benchmark — ${f.count} CoJs submitted as a burst, delivered, acknowledged, syncedAt written (${f.perSecondByBurst.length} bursts, one after another: the later ones for memory)`);
+  print(`CoJ benchmark — ${f.count} CoJs submitted as a burst, delivered, acknowledged, syncedAt written (${f.perSecondByBurst.length} burst(s), one after another: the later ones for memory)`);
   print(`  CoJs acknowledged per second        ${f.cojsAcknowledgedPerSecond} (whole burst ${round(f.totalMs / 1000, 1)} s; each burst: ${f.perSecondByBurst.join(', ')}/s)`);
   print(`  submission -> syncedAt              ${lat(f.submissionToSyncedAt)}`);
   print(`  processor time per CoJ              ${cpuText(f.cpuMsPerCoj)}`);

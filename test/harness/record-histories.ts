@@ -2,7 +2,9 @@
  * With TISW_RECORD_HISTORIES=1, the global teardown keeps the histories of the runs the tests made (a few
  * closed runs of each workflow type, from every test namespace) in test/replay-histories/. They are
  * committed, and test/replay.test.ts replays them against the current workflow code: a change that would
- * break workflows already running in production fails CI. Record again after a deliberate, patched change.
+ * break workflows already running in production fails CI. Record again after a deliberate, patched change,
+ * and keep the older histories beside the new (a new file name, e.g. cojSubmissionWorkflow-4-stage-shown-at-start.pb,
+ * then `git checkout` the overwritten ones): both sides of the patch must go on replaying.
  */
 import fs from 'node:fs';
 import path from 'node:path';
