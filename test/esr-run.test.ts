@@ -22,6 +22,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityInterceptorsFactory, WorkerOptions } from '@temporalio/worker';
 import { ensureEsrSchedule, filesOf, requestEsrRun, summariseSchedule } from '../src/client/esr';
 import { pauseSchedule, testClient, testLogger } from './support/system';
+import { startTcpProxy } from './support/tcp-proxy';
 import { eventually, isolatedEsr, seedRecords, uniqueRunDate, type IsolatedEsr } from './support/esr';
 
 /** ESR workflows and activities on a task queue of this file's own, so that no other test file's worker (another store, another vhost) takes them. */
@@ -248,6 +249,48 @@ describe('the ESR run through the one lane', () => {
     // Coming back to a deanery asks for the same command again: the same file, no second number.
     expect((await esr.store.appFilesOf(runDate)).map((f) => f.deanery)).toEqual(['EMD', 'KSS']);
   });
+
+  it('does not count publishes the broker refused as attempts of the round: no alert, and the run goes on once the broker is back', async () => {
+    const runDate = uniqueRunDate();
+    const alertsFrom = alerts.length;
+    // The worker reaches the broker through a proxy that is then cut; the exporter and the listener reach it directly.
+    const amqp = new URL(config.amqp.url);
+    const proxy = await startTcpProxy({ host: amqp.hostname, port: Number(amqp.port || 5672) });
+    const viaProxy = new URL(config.amqp.url);
+    viaProxy.port = String(proxy.port);
+    const worker = await createWorker({ ...config, amqp: { ...config.amqp, url: viaProxy.toString(), confirmTimeoutMs: 1000 } }, testLogger(config), {
+      identity: 'esr-test-worker-behind-proxy',
+      worker: { taskQueue: TASK_QUEUE },
+    });
+    const running = worker.run();
+    const exporter = startEsrExporter({ amqpUrl: config.amqp.url, store: esr.store, filesDir: config.esr.filesDir, log: testLogger(config), requeueDelayMs: 200 });
+    try {
+      await Promise.all([worker.ready, exporter.ready]);
+      await proxy.cut();
+      const handle = await startRun(runDate, ['EMD']);
+      const id = handle.workflowId.replace(/^esr-request-/, '');
+      // More failed publishes than a round allows (TIMINGS.attemptsPerRound), and still no alert.
+      let failing: EsrRunStatus['deaneries'][number] | undefined;
+      await eventually(
+        async () => {
+          failing = (await runStatus(runDate, id))?.deaneries.find((x) => x.deanery === 'EMD');
+          return failing !== undefined && failing.attempts > TIMINGS.attemptsPerRound && /publishing the command failed/.test(failing.lastFailure ?? '');
+        },
+        90_000,
+        'more publishes failed than a round allows',
+      );
+      expect(failing).toMatchObject({ stage: 'publishing', alerts: 0 });
+      await proxy.restore();
+      const status = await handle.result();
+      expect(status.deaneries.map((d) => [d.deanery, d.stage, d.files.length, d.alerts])).toEqual([['EMD', 'done', 1, 0]]);
+      expect(alerts.slice(alertsFrom).filter((a) => a.tisw.kind === 'esr-deanery-failing')).toEqual([]);
+    } finally {
+      await exporter.stop();
+      worker.worker.shutdown();
+      await running;
+      await proxy.close();
+    }
+  }, 150_000);
 
   it('runs a backfill started while another run is going after it, never two generations at once, on a cluster of two workers', async () => {
     const [day1, day2] = [uniqueRunDate(), uniqueRunDate()];

@@ -28,6 +28,7 @@ import {
   executeChild,
   getExternalWorkflowHandle,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -67,6 +68,9 @@ const { publishAppFileCommand, remainingDueRecords, raiseEsrDeaneryAlert } = pro
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '20 seconds', maximumAttempts: 5 },
 });
+
+/** First wait before publishing again a command the broker did not take; doubles up to the resend wait. */
+const ESR_PUBLISH_RETRY_INITIAL_MS = 1000;
 
 const invalid = (message: string): ApplicationFailure => ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message });
 
@@ -131,22 +135,40 @@ export async function esrRunWorkflow(request: EsrRunRequest): Promise<EsrRunStat
     { key: SEARCH_ATTRIBUTES.stage, value: 'running' },
   ]);
 
-  /** Publishes the command until acknowledged, at most attemptsPerRound times; the acknowledgement, or undefined. */
+  /**
+   * Publishes the command until acknowledged, at most attemptsPerRound times; the acknowledgement, or undefined.
+   * A publish the broker did not take (down, or blocking publishers) is not one of those attempts: nothing
+   * reached the exporter, so nothing can come back. It is tried again soon (1 s doubling, at most the resend
+   * wait), so that the run goes on within seconds of the broker's return, not a resend wait later, and a broker
+   * outage does not use up the round and send the deanery to the 10-minute round pause.
+   */
   const acknowledged = async (d: EsrDeaneryStatus, commandId: string): Promise<Acknowledgement | undefined> => {
     awaiting = commandId;
     let wait = timings.resendInitialMs;
-    for (let attempt = 1; attempt <= timings.attemptsPerRound && !acks.has(commandId); attempt++) {
+    let publishRetryMs = ESR_PUBLISH_RETRY_INITIAL_MS;
+    for (let attempt = 1; attempt <= timings.attemptsPerRound && !acks.has(commandId); ) {
       show(d, 'publishing');
       d.attempts++;
       try {
         await publishAppFileCommand({ command: { commandId, deanery: d.deanery, runDate }, correlationId: self, expiresAfterMs: wait });
-        show(d, 'awaiting-acknowledgement');
-        if (await condition(() => acks.has(commandId), wait)) break;
-        d.lastFailure = `no acknowledgement from the exporter within ${wait} ms (attempt ${attempt})`;
       } catch (err) {
         d.lastFailure = `publishing the command failed: ${message(err)}`;
-        await condition(() => acks.has(commandId), wait);
+        // Added after runs were already in production: runs that failed a publish before it replay as they ran.
+        if (patched('esr-failed-publish-not-an-attempt')) {
+          await condition(() => acks.has(commandId), publishRetryMs);
+          publishRetryMs = Math.min(publishRetryMs * 2, wait);
+        } else {
+          await condition(() => acks.has(commandId), wait);
+          attempt++;
+          wait = Math.min(wait * 2, timings.resendMaxMs);
+        }
+        continue;
       }
+      publishRetryMs = ESR_PUBLISH_RETRY_INITIAL_MS;
+      show(d, 'awaiting-acknowledgement');
+      if (await condition(() => acks.has(commandId), wait)) break;
+      d.lastFailure = `no acknowledgement from the exporter within ${wait} ms (attempt ${attempt})`;
+      attempt++;
       wait = Math.min(wait * 2, timings.resendMaxMs);
     }
     return acks.get(commandId);
