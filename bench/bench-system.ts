@@ -11,10 +11,10 @@ import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { loadConfig, type Config } from '../src/config/config';
 import { spawnTisw, type Child } from '../src/local/child';
-import { freePort, waitFor } from '../src/local/ports';
+import { freePort } from '../src/local/ports';
 import { addVhost, deleteVhost } from '../src/local/rabbitmq';
 import { startLocalStack, withDatabase, type LocalStack } from '../src/local/stack';
-import { connectClient, pollerIdentities } from '../src/adapters/temporal';
+import { waitForPollers } from '../src/local/up';
 
 export interface BenchSystem {
   config: Config;
@@ -96,18 +96,10 @@ export async function startBenchSystem(base: Config, name: string, options: Benc
       return child;
     },
     async waitForWorker() {
-      const client = await connectClient(config.temporal);
-      // A worker's identity ends with its pid (worker.ts); the server lists a dead worker's for minutes.
-      const live = children.filter((c) => c.name === 'worker' && !c.exited()).map((c) => `:${c.pid}`);
-      try {
-        await waitFor(`${live.length} worker(s) polling`, async () => {
-          const pollers = await pollerIdentities(client, 'default', config.temporal.taskQueue);
-          return live.every((pid) => pollers.some((identity) => identity.endsWith(pid)));
-          // A worker killed on purpose (process.killed) is not a failure to start.
-        }, 60_000, () => children.find((c) => c.exited() && !c.process.killed)?.exited());
-      } finally {
-        await client.connection.close();
-      }
+      // The server lists a dead worker for minutes: wait for those running now. A worker killed on purpose
+      // (process.killed) is not a failure to start.
+      const live = children.filter((c) => c.name === 'worker' && !c.exited());
+      await waitForPollers(config, live, 60_000, () => children.find((c) => c.exited() && !c.process.killed)?.exited());
     },
     async stop() {
       await Promise.allSettled(children.map((c) => c.stop()));

@@ -174,11 +174,8 @@ function signatures(n: number): CojSignature[] {
 
 /** What TSS and TIS hold before the burst: one profile per trainee, and the programme memberships. */
 async function seed(tss: TssStore, tis: TisStore, list: CojSignature[]): Promise<void> {
-  for (let i = 0; i < list.length; i += 500) {
-    const batch = list.slice(i, i + 500);
-    await tss.profiles.insertMany(batch.map((s) => ({ _id: s.traineeTisId, traineeTisId: s.traineeTisId, programmeMemberships: [{ tisId: s.programmeMembershipTisId, conditionsOfJoining: { signedAt: new Date(s.signedAt), version: s.version, syncedAt: null } }] })));
-    await tis.programmeMemberships.insertMany(batch.map((s) => ({ _id: s.programmeMembershipTisId, personId: s.traineeTisId })));
-  }
+  await tss.saveSignaturesOfNewTrainees(list);
+  await tis.addNewProgrammeMemberships(list.map((s) => ({ id: s.programmeMembershipTisId, personId: s.traineeTisId })));
 }
 
 export function printCoj(f: CojBenchFigures, print: (line: string) => void): void {

@@ -41,12 +41,12 @@ export class TssStore {
    * membership, with syncedAt null. Used by the demo and the tests; TSS itself owns this write.
    */
   async saveSignature(s: CojSignature): Promise<void> {
-    const coj = { signedAt: new Date(s.signedAt), version: s.version, syncedAt: null };
+    const coj = signedCoj(s);
     for (let tries = 0; tries < 5; tries++) {
       const profile = await this.profiles.findOne({ traineeTisId: s.traineeTisId });
       if (!profile) {
         try {
-          await this.profiles.insertOne({ _id: s.traineeTisId, traineeTisId: s.traineeTisId, programmeMemberships: [{ tisId: s.programmeMembershipTisId, conditionsOfJoining: coj }] });
+          await this.profiles.insertOne(newProfile(s));
           return;
         } catch (err) {
           if ((err as { code?: number }).code === 11000) continue; // created meanwhile
@@ -67,6 +67,14 @@ export class TssStore {
       if (result.matchedCount === 1) return;
     }
     throw new Error(`could not save the CoJ of programme membership ${s.programmeMembershipTisId}: the profile kept changing`);
+  }
+
+  /**
+   * Many signatures at once, each of a trainee the store does not have yet (a burst, for the benchmark and
+   * the tests): inserts of 500 profiles, where saveSignature takes a read and a write for each.
+   */
+  async saveSignaturesOfNewTrainees(list: CojSignature[]): Promise<void> {
+    for (let i = 0; i < list.length; i += 500) await this.profiles.insertMany(list.slice(i, i + 500).map(newProfile));
   }
 
   /** Sets syncedAt on this signature of the CoJ, unless a newer signature replaced it. */
@@ -127,4 +135,14 @@ export class TssStore {
       syncedAt: coj.syncedAt ? coj.syncedAt.toISOString() : null,
     };
   }
+}
+
+/** The CoJ as TSS sets it when the trainee signs: not yet confirmed by TIS. */
+function signedCoj(s: CojSignature): NonNullable<ProgrammeMembershipDoc['conditionsOfJoining']> {
+  return { signedAt: new Date(s.signedAt), version: s.version, syncedAt: null };
+}
+
+/** A trainee's first profile, holding this one signed programme membership. */
+function newProfile(s: CojSignature): TraineeProfileDoc {
+  return { _id: s.traineeTisId, traineeTisId: s.traineeTisId, programmeMemberships: [{ tisId: s.programmeMembershipTisId, conditionsOfJoining: signedCoj(s) }] };
 }

@@ -5,6 +5,7 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleHandle, type ScheduleOptions } from '@temporalio/client';
 import type { Config } from '../config/config';
 import { ESR_SCHEDULE_ID } from '../shared/contract';
+import { waitFor } from '../local/ports';
 import { esrScheduleDefinition } from './esr';
 
 export const SCHEDULE_IDS = { cojReconciliation: 'tisw-coj-reconciliation', esrDaily: ESR_SCHEDULE_ID } as const;
@@ -70,7 +71,7 @@ export async function ensureSchedule(client: Client, definition: ScheduleOptions
   // task it applies the pause first and then the update, whose state (read before the pause) unpauses
   // it. Returning only once the update is in (its conflict token moved on) keeps a pause that follows
   // from this process, e.g. `tisw schedule pause`, from being undone.
-  await waitFor(handle, (d) => !sameToken(d.raw.conflictToken, tokenBefore), `the update of schedule ${definition.scheduleId}`);
+  await waitFor(`the server to take the update of schedule ${definition.scheduleId}`, async () => !sameToken((await handle.describe()).raw.conflictToken, tokenBefore), SCHEDULE_CHANGE_WAIT_MS);
   // Another process's pause can still meet this update in one task: put it back, with its note.
   if (pausedBefore && !(await handle.describe()).state.paused) await setSchedulePaused(handle, true, pausedBefore.note);
   return 'updated';
@@ -82,28 +83,18 @@ export async function ensureSchedule(client: Client, definition: ScheduleOptions
  * until it shows, for at most SCHEDULE_CHANGE_WAIT_MS.
  */
 export async function setSchedulePaused(handle: ScheduleHandle, paused: boolean, note: string): Promise<void> {
-  const deadline = Date.now() + SCHEDULE_CHANGE_WAIT_MS;
-  while (Date.now() < deadline) {
+  const shown = async (): Promise<boolean> => (await handle.describe()).state.paused === paused;
+  for (let sent = 0; sent < SCHEDULE_CHANGE_WAIT_MS / RESEND_AFTER_MS; sent++) {
     await (paused ? handle.pause(note) : handle.unpause(note));
-    for (const stop = Math.min(deadline, Date.now() + 1_000); Date.now() < stop; await sleep(50)) {
-      if ((await handle.describe()).state.paused === paused) return;
-    }
+    if (await waitFor(`schedule ${handle.scheduleId} to show the change`, shown, RESEND_AFTER_MS).then(() => true, () => false)) return;
   }
   throw new Error(`schedule ${handle.scheduleId}: the server did not show it ${paused ? 'paused' : 'unpaused'} within ${SCHEDULE_CHANGE_WAIT_MS / 1000} s; run the command again, and check the Temporal server if it persists`);
 }
 
 const SCHEDULE_CHANGE_WAIT_MS = 10_000;
-
-async function waitFor(handle: ScheduleHandle, done: (d: Awaited<ReturnType<ScheduleHandle['describe']>>) => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + SCHEDULE_CHANGE_WAIT_MS;
-  while (!done(await handle.describe())) {
-    if (Date.now() > deadline) throw new Error(`${what} was not taken by the server within ${SCHEDULE_CHANGE_WAIT_MS / 1000} s; run the command again, and check the Temporal server if it persists`);
-    await sleep(50);
-  }
-}
+/** A pause or unpause not shown by then is sent again. */
+const RESEND_AFTER_MS = 1_000;
 
 function sameToken(a: Uint8Array | null | undefined, b: Uint8Array | null | undefined): boolean {
   return Buffer.from(a ?? []).equals(Buffer.from(b ?? []));
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -14,7 +14,7 @@ import { startCodecServer, type CodecServer } from '../adapters/codec-server';
 import { createLogger } from '../config/logger';
 import { ensureSchedules } from '../client/schedules';
 import { seedDemo } from './demo';
-import { spawnTisw, type Child } from './child';
+import { isAlive, spawnTisw, type Child } from './child';
 import { isListening, splitHostPort, waitFor } from './ports';
 import { amqpProblem, startLocalRabbitMq } from './rabbitmq';
 import { startLocalStack, type LocalStack } from './stack';
@@ -91,7 +91,7 @@ export async function up(config: Config, { say, demo = true, workers: workerCoun
       startTisw('worker', `worker${workerCount > 1 ? ` ${i + 1}` : ''}`, config.metricsPort > 0 ? { TISW_METRICS_PORT: String(config.metricsPort + i) } : {}),
     );
     for (const worker of workers) stopping.push(() => worker.stop(15_000));
-    await waitForPollers(config, workers);
+    await waitForPollers(config, workers, 120_000, () => workers.find((w) => w.exited())?.exited());
 
     say('');
     say('tis-workflows is up:');
@@ -143,7 +143,7 @@ function acquireLock(file: string): { release(): void } {
     fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
   } catch {
     const pid = Number(fs.readFileSync(file, 'utf8'));
-    if (pid && pid !== process.pid && isRunning(pid)) {
+    if (pid && pid !== process.pid && isAlive(pid)) {
       throw new Error(`tisw up is already running (pid ${pid}) with data directory ${path.dirname(file)}; stop it with Ctrl-C first`);
     }
     fs.writeFileSync(file, String(process.pid)); // left by one that was killed
@@ -151,20 +151,15 @@ function acquireLock(file: string): { release(): void } {
   return { release: () => fs.rmSync(file, { force: true }) };
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function startTisw(command: string, name = command, env: NodeJS.ProcessEnv = {}): Child {
   return spawnTisw(command, { echo: true, name, env: { ...process.env, ...env } });
 }
 
-async function waitForPollers(config: Config, workers: Child[]): Promise<void> {
+/**
+ * Waits until each of these `tisw worker` processes polls the task queue (a worker's identity ends with
+ * its pid: worker.ts). `failed` ends the wait early, e.g. when a child has exited.
+ */
+export async function waitForPollers(config: Config, workers: Child[], timeoutMs: number, failed?: () => Error | undefined): Promise<void> {
   const client = await connectClient(config.temporal);
   try {
     await waitFor(
@@ -173,8 +168,8 @@ async function waitForPollers(config: Config, workers: Child[]): Promise<void> {
         const pollers = await pollerIdentities(client, config.temporal.namespace, config.temporal.taskQueue);
         return workers.every((w) => pollers.some((identity) => identity.endsWith(`:${w.pid}`)));
       },
-      120_000,
-      () => workers.find((w) => w.exited())?.exited(),
+      timeoutMs,
+      failed,
     );
   } finally {
     await client.connection.close();

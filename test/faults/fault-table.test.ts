@@ -20,6 +20,7 @@ import { acknowledgementSignal, cojWorkflowId, DEANERIES, QUEUES, type CojSignat
 import { appRecord, addDays } from '../support/esr';
 import { seedSignedCojs } from '../support/coj';
 import { MONITOR, startFaultSystem, type FaultSystem } from '../support/fault-system';
+import { waitFor } from '../../src/local/ports';
 import type { WebhookReceiver } from '../support/webhook';
 
 const COJ_BURST = 500;
@@ -232,13 +233,8 @@ async function seedDueRecords(s: FaultSystem, runDates: string[]): Promise<strin
 // -------------------------------------------------------------------------------------------------
 // Progress (each probe tolerates the server it reads being down: it is what the faults do)
 
-async function until(probe: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(250);
-  }
+function until(probe: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  return waitFor(what, () => probe().catch(() => false), timeoutMs);
 }
 
 function unsynced(s: FaultSystem, signatures: CojSignature[]): Promise<number> {

@@ -25,17 +25,11 @@ export async function signed(tss: TssStore, tis: TisStore | undefined, s: CojSig
   return s;
 }
 
-/** Many signed CoJs at once, as a burst arrives: the TSS profiles and TIS programme memberships in two inserts. */
+/** Many signed CoJs at once, as a burst arrives: the TSS profiles and TIS programme memberships in bulk inserts. */
 export async function seedSignedCojs(tss: TssStore, tis: TisStore, count: number): Promise<CojSignature[]> {
   const signatures = Array.from({ length: count }, () => newSignature());
-  await tss.profiles.insertMany(
-    signatures.map((s) => ({
-      _id: s.traineeTisId,
-      traineeTisId: s.traineeTisId,
-      programmeMemberships: [{ tisId: s.programmeMembershipTisId, conditionsOfJoining: { signedAt: new Date(s.signedAt), version: s.version, syncedAt: null } }],
-    })),
-  );
-  await tis.programmeMemberships.insertMany(signatures.map((s) => ({ _id: s.programmeMembershipTisId, personId: s.traineeTisId })));
+  await tss.saveSignaturesOfNewTrainees(signatures);
+  await tis.addNewProgrammeMemberships(signatures.map((s) => ({ id: s.programmeMembershipTisId, personId: s.traineeTisId })));
   return signatures;
 }
 
