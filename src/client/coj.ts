@@ -91,7 +91,7 @@ function signalWithStart(client: Client, { taskQueue, timings }: CojSettings, si
     workflowId: cojWorkflowId(signature.programmeMembershipTisId),
     taskQueue,
     workflowIdReusePolicy,
-    args: [{ signature, timings }],
+    args: [{ signature, timings, stageShownAtStart: true }],
     signal: cojSignatureSignal,
     signalArgs: [signature],
     memo: { signedAt: signature.signedAt },

@@ -115,6 +115,12 @@ export interface CojTimings {
 export interface CojSubmissionInput {
   signature: CojSignature;
   timings: CojTimings;
+  /**
+   * The client started the run showing stage 'publishing' (a search attribute set at start), so the run
+   * upserts its stage only when it changes. Every client sets it; runs started without it (before it
+   * existed) take the older paths, which their recorded histories replay (test/replay-histories).
+   */
+  stageShownAtStart?: true;
 }
 
 /** What `tisw coj status` prints: the workflow's whole state. */

@@ -10,7 +10,7 @@ import { AmqpPublisher } from '../adapters/amqp';
 import { Alerter } from '../adapters/alerts';
 import { EsrStore } from '../adapters/esr-store';
 import { openMongo } from '../adapters/mongo';
-import { connectClient, connectWorker, dataConverter } from '../adapters/temporal';
+import { clientOver, connectWorker, dataConverter } from '../adapters/temporal';
 import { TssStore } from '../adapters/tss-store';
 import { cojSettings } from '../client/coj';
 import { startAcknowledgementListener } from './acknowledgement-listener';
@@ -50,10 +50,9 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
     await tssStore.ensureIndexes();
     const esr = await EsrStore.open(config.mongo.esr, 'tisw-worker');
     closers.push(() => esr.close());
-    const client = await connectClient(config.temporal);
-    closers.push(() => client.connection.close());
     const connection = await connectWorker(config.temporal);
     closers.push(() => connection.close());
+    const client = clientOver(connection, config.temporal);
     const alerter = new Alerter({ log, ...config.alerts });
 
     const worker = await Worker.create({
