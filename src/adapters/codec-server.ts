@@ -12,7 +12,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import type { Logger } from '../config/logger';
+import type { Config } from '../config/config';
+import { createLogger, type Logger } from '../config/logger';
+import { AesGcmPayloadCodec } from './payload-codec';
 
 export interface CodecServerOptions {
   codec: PayloadCodec;
@@ -79,6 +81,23 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     url: `http://${address}:${port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/**
+ * The codec server as the configuration describes it (TISW_PAYLOAD_KEY, TISW_CODEC_PORT, its allowed
+ * origins): `tisw codec-server` and `tisw up` both start it so. Undefined, and nothing started, when
+ * TISW_PAYLOAD_KEY is not set: payloads are then not encrypted, and the UI needs no codec server.
+ */
+export async function startConfiguredCodecServer(config: Config, { host, port }: { host?: string | undefined; port?: number | undefined } = {}): Promise<CodecServer | undefined> {
+  const { payloadKey } = config.temporal;
+  if (!payloadKey) return undefined;
+  return startCodecServer({
+    codec: new AesGcmPayloadCodec(payloadKey),
+    ...(host !== undefined && { host }),
+    port: port ?? config.codecServer.port,
+    allowedOrigins: config.codecServer.allowedOrigins,
+    log: createLogger(config, 'tisw-codec-server'),
+  });
 }
 
 function readBody(req: http.IncomingMessage): Promise<string> {

@@ -10,8 +10,7 @@ import { createLogger } from '../config/logger';
 import { connectClient, ensureSearchAttributes } from '../adapters/temporal';
 import { probeWorkflowId } from '../shared/contract';
 import { up } from '../local/up';
-import { AesGcmPayloadCodec } from '../adapters/payload-codec';
-import { startCodecServer } from '../adapters/codec-server';
+import { startConfiguredCodecServer } from '../adapters/codec-server';
 import { createWorker, installRuntime, quietRuntime } from '../worker/worker';
 import { startMetricsServer } from '../worker/metrics-server';
 import { freePort } from '../local/ports';
@@ -73,14 +72,8 @@ export function buildProgram(): Command {
     .option('--host <ip>', 'address to listen on; it serves decrypted trainee data, so keep it on loopback or behind your authentication', '127.0.0.1')
     .action(async (opts: { port?: number; host: string }) => {
       const cfg = config();
-      if (!cfg.temporal.payloadKey) throw new CommandFailed('TISW_PAYLOAD_KEY is not set: payloads are not encrypted, so the UI needs no codec server');
-      const server = await startCodecServer({
-        codec: new AesGcmPayloadCodec(cfg.temporal.payloadKey),
-        host: opts.host,
-        port: opts.port ?? cfg.codecServer.port,
-        allowedOrigins: cfg.codecServer.allowedOrigins,
-        log: createLogger(cfg, 'tisw-codec-server'),
-      });
+      const server = await startConfiguredCodecServer(cfg, { host: opts.host, port: opts.port });
+      if (!server) throw new CommandFailed('TISW_PAYLOAD_KEY is not set: payloads are not encrypted, so the UI needs no codec server');
       print(`codec server on ${server.url} for ${cfg.codecServer.allowedOrigins.join(', ')}; point the UI at it (TEMPORAL_CODEC_ENDPOINT, or the UI's "Codec Server" setting)`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

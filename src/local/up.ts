@@ -9,9 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config';
 import { connectClient, ensureSearchAttributes, pollerIdentities } from '../adapters/temporal';
-import { AesGcmPayloadCodec } from '../adapters/payload-codec';
-import { startCodecServer, type CodecServer } from '../adapters/codec-server';
-import { createLogger } from '../config/logger';
+import { startConfiguredCodecServer } from '../adapters/codec-server';
 import { ensureSchedules } from '../client/schedules';
 import { seedDemo } from './demo';
 import { isAlive, spawnTisw, type Child } from './child';
@@ -50,11 +48,8 @@ export async function up(config: Config, { say, demo = true, workers: workerCoun
 
     say(`data directory: ${dataDir}`);
     // With payloads encrypted, the UI would show only opaque blobs: it decodes them through our codec server.
-    let codec: CodecServer | undefined;
-    if (payloadKey) {
-      codec = await startCodecServer({ codec: new AesGcmPayloadCodec(payloadKey), port: config.codecServer.port, allowedOrigins: config.codecServer.allowedOrigins, log: createLogger(config, 'tisw-codec-server') });
-      stopping.push(() => (codec as CodecServer).close());
-    }
+    const codec = await startConfiguredCodecServer(config);
+    if (codec) stopping.push(() => codec.close());
     const stack: LocalStack = await startLocalStack({
       temporalPort: temporal.port,
       temporalUiPort: config.local.temporalUiPort,
