@@ -1,4 +1,3 @@
-import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { loadConfig, type Config } from '../src/config/config';
@@ -23,33 +22,30 @@ import type { ActivityInterceptorsFactory, WorkerOptions } from '@temporalio/wor
 import { ensureEsrSchedule, filesOf, requestEsrRun, summariseSchedule } from '../src/client/esr';
 import { pauseSchedule, testClient, testLogger } from './support/system';
 import { startTcpProxy } from './support/tcp-proxy';
+import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
 import { eventually, isolatedEsr, seedRecords, uniqueRunDate, type IsolatedEsr } from './support/esr';
 
 /** ESR workflows and activities on a task queue of this file's own, so that no other test file's worker (another store, another vhost) takes them. */
 const TASK_QUEUE = `tis-workflows-esr-run-test-${process.pid}`;
 const TIMINGS: EsrTimings = { resendInitialMs: 1000, resendMaxMs: 2000, attemptsPerRound: 2, roundPauseMs: 1000, maxPasses: 3 };
 
+/** The alerts this file's tests raise name a deanery and a reason. */
+type EsrAlert = WebhookReceiver['alerts'][number] & { tisw: { details: { deanery: string; reason: string } } };
+
 describe('the ESR run through the one lane', () => {
   let esr: IsolatedEsr;
   let client: Client;
   let listener: Consumer;
-  const alerts: Array<{ text: string; tisw: { kind: string; details: { deanery: string; reason: string } } }> = [];
-  let webhook: http.Server;
+  let webhook: WebhookReceiver;
+  /** The webhook's alerts (the same array, filled as they arrive). */
+  let alerts: EsrAlert[];
   let config: Config;
 
   beforeAll(async () => {
     esr = await isolatedEsr('esr-run');
-    webhook = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        alerts.push(JSON.parse(body) as (typeof alerts)[number]);
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
-    const port = (webhook.address() as { port: number }).port;
-    config = loadConfig({ ...esr.env, TISW_ALERT_WEBHOOK_URL: `http://127.0.0.1:${port}/alert` });
+    webhook = await startWebhookReceiver();
+    alerts = webhook.alerts as EsrAlert[];
+    config = loadConfig({ ...esr.env, TISW_ALERT_WEBHOOK_URL: webhook.url });
     client = await testClient(config);
     listener = startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log: testLogger(config), connectionName: 'test-ack-listener' });
     await listener.ready;
@@ -64,7 +60,7 @@ describe('the ESR run through the one lane', () => {
     await client.workflow.getHandle('esr-lane').terminate('tests done').catch(() => undefined);
     await client.schedule.getHandle(ESR_SCHEDULE_ID).delete().catch(() => undefined);
     await client.connection.close();
-    await new Promise((resolve) => webhook.close(resolve));
+    await webhook.close();
     await esr.close();
   });
 
