@@ -40,7 +40,8 @@ import {
 import { quietRuntime, runStatuses, within } from './support/system';
 import { tisw } from './support/processes';
 import { newSignature, openCojStores, signed, type CojTestStores } from './support/coj';
-import { eventually, isolatedEsr, replyReader, seedRecords, uniqueRunDate, type IsolatedEsr, type RawProperties, type ReplyReader } from './support/esr';
+import { isolatedEsr, replyReader, seedRecords, uniqueRunDate, type IsolatedEsr, type RawProperties, type ReplyReader } from './support/esr';
+import { eventually } from './support/eventually';
 
 /** What a consumer must do with a message: dead-letter it, reject it (no dead letter), drop it with a log line, or take it. */
 type Outcome = { deadLetter: RegExp } | { rejected: RegExp } | { dropped: RegExp } | { accepted: true };
@@ -121,15 +122,14 @@ describe('bad input, at every entry point', () => {
   /** Messages taken off dead-letter queues so far, by messageId (a queue is drained whole at each look). */
   const deadLettered = new Map<string, GetMessage>();
   async function deadLetter(queue: string, messageId: string): Promise<GetMessage> {
-    await eventually(
+    return eventually(
+      `message ${messageId} on ${deadLetterQueue(queue)}`,
       async () => {
         for (const m of await replies.deadLetters(deadLetterQueue(queue))) deadLettered.set(String(m.properties.messageId), m);
-        return deadLettered.has(messageId);
+        return deadLettered.get(messageId);
       },
       20_000,
-      `message ${messageId} on ${deadLetterQueue(queue)}`,
     );
-    return deadLettered.get(messageId) as GetMessage;
   }
 
   const reasonOf = (message: GetMessage): string => String(message.properties.headers?.[DEAD_LETTER_REASON_HEADER]);
@@ -141,7 +141,7 @@ describe('bad input, at every entry point', () => {
     const { outcome } = row;
     if ('deadLetter' in outcome) expect(reasonOf(await deadLetter(queue, messageId))).toMatch(outcome.deadLetter);
     if ('dropped' in outcome) {
-      await eventually(() => logged.some((l) => l.workflowId === correlationId && outcome.dropped.test(String(l.msg))), 20_000, `the log line of the drop of ${correlationId}`);
+      await eventually(`the log line of the drop of ${correlationId}`, async () => (logged.some((l) => l.workflowId === correlationId && outcome.dropped.test(String(l.msg))) ? true : undefined), 20_000);
     }
     if (queue === QUEUES.acknowledgement || correlationId === undefined) return undefined;
     const { body } = await replies.reply(correlationId);
@@ -274,7 +274,7 @@ describe('bad input, at every entry point', () => {
       const s = await signed(tss, tis, newSignature());
       const correlationId = `coj-${randomUUID()}`;
       await replies.send(cojEvent(s), { queue: QUEUES.cojSigned, correlationId, replyTo: `no-such-queue-${randomUUID()}` });
-      await eventually(() => logged.some((l) => l.correlationId === correlationId && /could not be routed/.test(String(l.msg))), 20_000, 'the log line of the unroutable reply');
+      await eventually('the log line of the unroutable reply', async () => (logged.some((l) => l.correlationId === correlationId && /could not be routed/.test(String(l.msg))) ? true : undefined), 20_000);
       expect(await tis.conditionsOfJoining.countDocuments({ _id: s.programmeMembershipTisId })).toBe(1);
       await expectCojStoredOnce(await signed(tss, tis, newSignature()));
     });
@@ -362,7 +362,7 @@ describe('bad input, at every entry point', () => {
       const workflowId = cojWorkflowId(s.programmeMembershipTisId);
       await sendRow(QUEUES.acknowledgement, { what: 'late', body: { status: 'ok', ...s }, outcome: { dropped: /does not exist or has finished: dropped$/ } }, workflowId);
       expect((await tss.findCoj(s.programmeMembershipTisId))?.syncedAt).toBe(syncedAt);
-      await eventually(async () => (await runStatuses(client, workflowId)).length > 0, 20_000, 'the run in visibility');
+      await eventually('the run in visibility', async () => ((await runStatuses(client, workflowId)).length > 0 ? true : undefined), 20_000);
       expect(await runStatuses(client, workflowId)).toEqual(['COMPLETED']);
     });
 

@@ -8,7 +8,8 @@ import type { Config } from '../src/config/config';
 import { waitFor } from '../src/local/ports';
 import { pollerIdentities } from '../src/adapters/temporal';
 import { testConfig, testLogger, withWorker } from './support/system';
-import { eventually, newSignature, seedSignedCojs, signed, openCojStores, type CojTestStores } from './support/coj';
+import { newSignature, seedSignedCojs, signed, openCojStores, type CojTestStores } from './support/coj';
+import { eventually } from './support/eventually';
 import { startTcpProxy } from './support/tcp-proxy';
 import { startTisw } from './support/processes';
 

@@ -8,7 +8,8 @@ import { cojWorkflowId, type CojStatus, type CojTimings } from '../src/shared/co
 import type { Config } from '../src/config/config';
 import { runStatuses, runStatusesWhere, testConfig, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
-import { eventually, newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
+import { newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
+import { eventually } from './support/eventually';
 
 describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowledgement -> syncedAt', () => {
   let webhook: WebhookReceiver;

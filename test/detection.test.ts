@@ -22,7 +22,8 @@ import { cojWorkflowId, esrRunWorkflowId, QUEUES, type Deanery, type EsrTimings 
 import { esrRunWorkflow } from '../src/workflows';
 import { testClient, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
-import { eventually, newSignature, signed } from './support/coj';
+import { newSignature, signed } from './support/coj';
+import { eventually } from './support/eventually';
 import { isolatedEsr, seedRecords, uniqueRunDate, type IsolatedEsr } from './support/esr';
 import { reportDetection, seconds } from './support/detection';
 import { registry } from '../src/adapters/metrics';

@@ -23,7 +23,8 @@ import { ensureEsrSchedule, filesOf, requestEsrRun, summariseSchedule } from '..
 import { pauseSchedule, testClient, testLogger } from './support/system';
 import { startTcpProxy } from './support/tcp-proxy';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
-import { eventually, isolatedEsr, seedRecords, uniqueRunDate, type IsolatedEsr } from './support/esr';
+import { isolatedEsr, seedRecords, uniqueRunDate, type IsolatedEsr } from './support/esr';
+import { eventually } from './support/eventually';
 
 /** ESR workflows and activities on a task queue of this file's own, so that no other test file's worker (another store, another vhost) takes them. */
 const TASK_QUEUE = `tis-workflows-esr-run-test-${process.pid}`;
@@ -167,7 +168,7 @@ describe('the ESR run through the one lane', () => {
     try {
       const handle = await startRun(runDate, ['EMD', 'KSS']);
       const id = handle.workflowId.replace(/^esr-request-/, '');
-      await eventually(async () => ((await runStatus(runDate, id))?.deaneries[0]?.attempts ?? 0) >= 2, 30_000, 'EMD published twice without an answer');
+      await eventually('EMD published twice without an answer', async () => (((await runStatus(runDate, id))?.deaneries[0]?.attempts ?? 0) >= 2 ? true : undefined), 30_000);
       expect((await runStatus(runDate, id))?.deaneries[0]?.files).toEqual([]);
       const exporter = startEsrExporter({ amqpUrl: config.amqp.url, store: esr.store, filesDir: config.esr.filesDir, log: testLogger(config), requeueDelayMs: 200 });
       try {
@@ -191,12 +192,12 @@ describe('the ESR run through the one lane', () => {
         const handle = await startRun(runDate, ['EMD', 'NTH', 'SEV']);
         const id = handle.workflowId.replace(/^esr-request-/, '');
         await eventually(
+          'SEV done while NTH fails',
           async () => {
             const s = await runStatus(runDate, id);
-            return s?.deaneries.find((d) => d.deanery === 'SEV')?.stage === 'done' && (s.deaneries.find((d) => d.deanery === 'NTH')?.alerts ?? 0) >= 1;
+            return s?.deaneries.find((d) => d.deanery === 'SEV')?.stage === 'done' && (s.deaneries.find((d) => d.deanery === 'NTH')?.alerts ?? 0) >= 1 ? true : undefined;
           },
           40_000,
-          'SEV done while NTH fails',
         );
         broken = false;
         return handle.result();
@@ -232,7 +233,7 @@ describe('the ESR run through the one lane', () => {
       async () => {
         const handle = await startRun(runDate, ['EMD', 'KSS']);
         const id = handle.workflowId.replace(/^esr-request-/, '');
-        await eventually(async () => ((await runStatus(runDate, id))?.deaneries.every((d) => d.alerts >= 1) ?? false), 40_000, 'both deaneries failing');
+        await eventually('both deaneries failing', async () => ((await runStatus(runDate, id))?.deaneries.every((d) => d.alerts >= 1) ? true : undefined), 40_000);
         storeDown = false;
         return handle.result();
       },
@@ -268,12 +269,12 @@ describe('the ESR run through the one lane', () => {
       // More failed publishes than a round allows (TIMINGS.attemptsPerRound), and still no alert.
       let failing: EsrRunStatus['deaneries'][number] | undefined;
       await eventually(
+        'more publishes failed than a round allows',
         async () => {
           failing = (await runStatus(runDate, id))?.deaneries.find((x) => x.deanery === 'EMD');
-          return failing !== undefined && failing.attempts > TIMINGS.attemptsPerRound && /publishing the command failed/.test(failing.lastFailure ?? '');
+          return failing !== undefined && failing.attempts > TIMINGS.attemptsPerRound && /publishing the command failed/.test(failing.lastFailure ?? '') ? true : undefined;
         },
         90_000,
-        'more publishes failed than a round allows',
       );
       expect(failing).toMatchObject({ stage: 'publishing', alerts: 0 });
       await proxy.restore();
@@ -332,7 +333,7 @@ describe('the ESR run through the one lane', () => {
       const status = await withSystem(async () => {
         await client.schedule.getHandle(ESR_SCHEDULE_ID).backfill({ start: new Date(`${runDate}T12:00:00Z`), end: new Date(`${runDate}T14:00:00Z`), overlap: ScheduleOverlapPolicy.ALLOW_ALL });
         const workflowId = `${ESR_SCHEDULED_WORKFLOW_ID}-${runDate}T13:00:00Z`;
-        await eventually(async () => client.workflow.getHandle(workflowId).describe().then(() => true, () => false), 20_000, `the scheduled workflow ${workflowId}`);
+        await eventually(`the scheduled workflow ${workflowId}`, async () => client.workflow.getHandle(workflowId).describe().then(() => true, () => undefined), 20_000);
         return (await client.workflow.getHandle(workflowId).result()) as EsrRunStatus;
       });
       expect(status.runDate).toBe(runDate);

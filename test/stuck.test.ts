@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { cojWorkflowId, DEFAULT_ESR_TIMINGS, QUEUES } from '../src/shared/contract';
 import { esrRunWorkflow } from '../src/workflows';
 import { testConfig, testLogger, withWorker } from './support/system';
-import { eventually, newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
+import { newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
+import { eventually } from './support/eventually';
 
 describe('tisw stuck', () => {
   const config = testConfig();

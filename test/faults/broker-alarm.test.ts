@@ -12,7 +12,8 @@ import { cojWorkflowId } from '../../src/shared/contract';
 import type { Config } from '../../src/config/config';
 import { testClient, testConfig, testLogger, withWorker } from '../support/system';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook';
-import { eventually, newSignature, signed } from '../support/coj';
+import { newSignature, signed } from '../support/coj';
+import { eventually } from '../support/eventually';
 
 /** How often the monitor looks at the broker in this test. */
 const CHECK_EVERY_MS = 300;

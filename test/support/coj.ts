@@ -33,16 +33,6 @@ export async function seedSignedCojs(tss: TssStore, tis: TisStore, count: number
   return signatures;
 }
 
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** What the CoJ test files talk to: a Temporal client and the TSS and TIS stores. */
 export interface CojTestStores {
   client: Client;

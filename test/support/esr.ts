@@ -194,12 +194,3 @@ export async function replyReader(config: Config): Promise<ReplyReader> {
     },
   };
 }
-
-/** Polls until `check` holds or the time is up. */
-export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
