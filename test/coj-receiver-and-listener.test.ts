@@ -20,9 +20,28 @@ describe('the TIS CoJ receiver', () => {
     const { tis } = stores;
     const s = newSignature();
     await tis.addProgrammeMembership(s.programmeMembershipTisId, s.traineeTisId);
-    expect(await tis.upsertCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG10')).toBe('inserted');
-    expect(await tis.upsertCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG10')).toBe('unchanged');
-    expect(await tis.upsertCoj(s.programmeMembershipTisId, new Date(Date.parse(s.signedAt) - 1000), 'GG9')).toBe('older-ignored');
-    expect(await tis.conditionsOfJoining.findOne({ _id: s.programmeMembershipTisId })).toMatchObject({ signedAt: new Date(s.signedAt), version: 'GG10' });
+    expect(await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG10')).toBe('inserted');
+    expect(await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG10')).toBe('unchanged');
+    expect(await tis.storeCoj(s.programmeMembershipTisId, new Date(Date.parse(s.signedAt) - 1000), 'GG9')).toBe('older-ignored');
+    expect(await tis.findCoj(s.programmeMembershipTisId)).toMatchObject({ signedAt: new Date(s.signedAt), version: 'GG10' });
+  });
+
+  it('replaces a CoJ with a newer signature, and with another version signed at the same time', async () => {
+    const { tis } = stores;
+    const s = newSignature();
+    await tis.addProgrammeMembership(s.programmeMembershipTisId, s.traineeTisId);
+    expect(await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG9')).toBe('inserted');
+    const newer = new Date(Date.parse(s.signedAt) + 1000);
+    expect(await tis.storeCoj(s.programmeMembershipTisId, newer, 'GG10')).toBe('updated');
+    expect(await tis.storeCoj(s.programmeMembershipTisId, newer, 'GG11')).toBe('updated');
+    expect(await tis.findCojs([s.programmeMembershipTisId])).toEqual([expect.objectContaining({ programmeMembershipTisId: s.programmeMembershipTisId, signedAt: newer, version: 'GG11' })]);
+  });
+
+  it('stores nothing for a programme membership TIS does not know', async () => {
+    const { tis } = stores;
+    const s = newSignature();
+    expect(await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG10')).toBe('unknown-programme-membership');
+    expect(await tis.findCoj(s.programmeMembershipTisId)).toBeUndefined();
+    expect(await tis.programmeMemberships.countDocuments({ _id: s.programmeMembershipTisId })).toBe(0);
   });
 });

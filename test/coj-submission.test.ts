@@ -55,7 +55,7 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
       return result(s.programmeMembershipTisId);
     });
     expect(status).toMatchObject({ stage: 'acknowledged', attempts: 1, lastFailure: null, signedAt: s.signedAt });
-    expect(await tis.conditionsOfJoining.findOne({ _id: s.programmeMembershipTisId })).toMatchObject({ version: 'GG10', signedAt: new Date(s.signedAt) });
+    expect(await tis.findCoj(s.programmeMembershipTisId)).toMatchObject({ version: 'GG10', signedAt: new Date(s.signedAt) });
     const inTss = await tss.findCoj(s.programmeMembershipTisId);
     expect(inTss?.syncedAt).toBe(status.syncedAt);
     expect(inTss?.syncedAt).not.toBeNull();
@@ -115,7 +115,7 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
     const late = webhook.alerts.filter((a) => a.tisw.kind === 'coj-late' && a.tisw.summary.includes(s.programmeMembershipTisId));
     expect(late).toHaveLength(1);
     expect(JSON.stringify(late)).not.toContain(s.traineeTisId); // no personal data in alerts
-    expect(await tis.conditionsOfJoining.countDocuments({ _id: s.programmeMembershipTisId })).toBe(1);
+    expect(await tis.findCojs([s.programmeMembershipTisId])).toHaveLength(1);
     expect((await tss.findCoj(s.programmeMembershipTisId))?.syncedAt).not.toBeNull();
   });
 
@@ -131,7 +131,7 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
       expect(await submitCoj(client, settings(timings), older)).toMatchObject({ outcome: 'already-submitted' });
     });
     expect(await runStatuses(client, cojWorkflowId(older.programmeMembershipTisId))).toEqual(['COMPLETED', 'COMPLETED']);
-    expect(await tis.conditionsOfJoining.findOne({ _id: older.programmeMembershipTisId })).toMatchObject({ version: 'GG11' });
+    expect(await tis.findCoj(older.programmeMembershipTisId)).toMatchObject({ version: 'GG11' });
   });
 
   it('lets a newer signature for the same programme membership supersede the one in flight', async () => {
@@ -151,7 +151,7 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
       }
     }, config);
     expect(status).toMatchObject({ stage: 'acknowledged', signedAt: newer.signedAt, version: 'GG10', superseded: [older.signedAt] });
-    expect(await tis.conditionsOfJoining.findOne({ _id: older.programmeMembershipTisId })).toMatchObject({ signedAt: new Date(newer.signedAt), version: 'GG10' });
+    expect(await tis.findCoj(older.programmeMembershipTisId)).toMatchObject({ signedAt: new Date(newer.signedAt), version: 'GG10' });
     expect((await tss.findCoj(older.programmeMembershipTisId))?.syncedAt).not.toBeNull();
   });
 });

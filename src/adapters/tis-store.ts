@@ -1,38 +1,32 @@
 /**
  * TIS's store as the reference CoJ receiver keeps it (standing for TIS-TCS's MySQL tables): programme
- * memberships, and the CoJ of each keyed by programme membership id, like TCS's
- * ConditionsOfJoining(programmeMembershipUuid PK, signedAt, version). One document per programme
- * membership, so a resend is a no-op and no transaction is needed.
+ * memberships, each holding its CoJ, like TCS's ConditionsOfJoining(programmeMembershipUuid PK, signedAt,
+ * version): at most one per programme membership. Keeping the CoJ in the programme membership's document
+ * makes the receiver's common case one database operation (the programme membership's existence and the
+ * write are one conditional update), a resend a no-op, and no transaction needed.
  */
 import type { Collection, Db } from 'mongodb';
 import { TIS_COLLECTIONS, type CojVersion } from '../shared/contract';
 
-export interface TisProgrammeMembershipDoc {
-  _id: string;
-  personId: string;
-}
-
-export interface TisCojDoc {
-  _id: string;
+export interface TisCoj {
   signedAt: Date;
   version: CojVersion;
   receivedAt: Date;
 }
 
-export type UpsertOutcome = 'inserted' | 'updated' | 'unchanged' | 'older-ignored';
+export interface TisProgrammeMembershipDoc {
+  _id: string;
+  personId: string;
+  conditionsOfJoining?: TisCoj;
+}
+
+export type StoreOutcome = 'inserted' | 'updated' | 'unchanged' | 'older-ignored' | 'unknown-programme-membership';
 
 export class TisStore {
   readonly programmeMemberships: Collection<TisProgrammeMembershipDoc>;
-  readonly conditionsOfJoining: Collection<TisCojDoc>;
 
   constructor(db: Db) {
     this.programmeMemberships = db.collection<TisProgrammeMembershipDoc>(TIS_COLLECTIONS.programmeMemberships);
-    this.conditionsOfJoining = db.collection<TisCojDoc>(TIS_COLLECTIONS.conditionsOfJoining);
-  }
-
-  /** A find by _id, not countDocuments: that runs an aggregation, which costs FerretDB several times more. */
-  async programmeMembershipExists(id: string): Promise<boolean> {
-    return (await this.programmeMemberships.findOne({ _id: id }, { projection: { _id: 1 } })) !== null;
   }
 
   async addProgrammeMembership(id: string, personId: string): Promise<void> {
@@ -46,27 +40,42 @@ export class TisStore {
 
   /**
    * Keeps the newest signature: the same one again changes nothing; an older one arriving late is ignored.
-   * The insert is tried first: a first delivery is by far the common case, and this makes it one
-   * database operation instead of a read and a write; a resend finds the document there (E11000).
+   * A first delivery, by far the common case, is one operation: the update takes the programme membership
+   * only if its CoJ is absent or older, and the document it returns (as it was) tells a first CoJ from a
+   * newer one. Only when it takes nothing is the document read, to tell why.
    */
-  async upsertCoj(id: string, signedAt: Date, version: CojVersion): Promise<UpsertOutcome> {
+  async storeCoj(id: string, signedAt: Date, version: CojVersion): Promise<StoreOutcome> {
     for (let tries = 0; tries < 5; tries++) {
-      try {
-        await this.conditionsOfJoining.insertOne({ _id: id, signedAt, version, receivedAt: new Date() });
-        return 'inserted';
-      } catch (err) {
-        if ((err as { code?: number }).code !== 11000) throw err;
-      }
-      const existing = await this.conditionsOfJoining.findOne({ _id: id });
-      if (!existing) continue; // removed meanwhile: insert again
-      if (existing.signedAt.getTime() === signedAt.getTime() && existing.version === version) return 'unchanged';
-      if (existing.signedAt.getTime() > signedAt.getTime()) return 'older-ignored';
-      const result = await this.conditionsOfJoining.updateOne(
-        { _id: id, signedAt: existing.signedAt },
-        { $set: { signedAt, version, receivedAt: new Date() } },
+      const before = await this.programmeMemberships.findOneAndUpdate(
+        { _id: id, $or: [{ conditionsOfJoining: { $exists: false } }, { 'conditionsOfJoining.signedAt': { $lt: signedAt } }] },
+        { $set: { conditionsOfJoining: { signedAt, version, receivedAt: new Date() } } },
+        { returnDocument: 'before' }, // no projection: FerretDB's findAndModify has none (and the document is small)
+      );
+      if (before) return before.conditionsOfJoining ? 'updated' : 'inserted';
+      const existing = (await this.programmeMemberships.findOne({ _id: id }, { projection: { conditionsOfJoining: 1 } })) ?? undefined;
+      if (!existing) return 'unknown-programme-membership';
+      const coj = existing.conditionsOfJoining;
+      if (!coj || coj.signedAt.getTime() < signedAt.getTime()) continue; // changed meanwhile: try again
+      if (coj.signedAt.getTime() > signedAt.getTime()) return 'older-ignored';
+      if (coj.version === version) return 'unchanged';
+      // The same signature time with another version: the later message is taken.
+      const result = await this.programmeMemberships.updateOne(
+        { _id: id, 'conditionsOfJoining.signedAt': signedAt, 'conditionsOfJoining.version': coj.version },
+        { $set: { 'conditionsOfJoining.version': version, 'conditionsOfJoining.receivedAt': new Date() } },
       );
       if (result.matchedCount === 1) return 'updated';
     }
     throw new Error(`could not store the CoJ of programme membership ${id}: it kept changing`);
+  }
+
+  /** The CoJ TIS holds for a programme membership, if any. */
+  async findCoj(id: string): Promise<TisCoj | undefined> {
+    return (await this.programmeMemberships.findOne({ _id: id }, { projection: { conditionsOfJoining: 1 } }))?.conditionsOfJoining ?? undefined;
+  }
+
+  /** The CoJs TIS holds for these programme memberships: at most one each. */
+  async findCojs(ids: string[]): Promise<Array<TisCoj & { programmeMembershipTisId: string }>> {
+    const docs = await this.programmeMemberships.find({ _id: { $in: ids }, conditionsOfJoining: { $exists: true } }, { projection: { conditionsOfJoining: 1 } }).toArray();
+    return docs.map((d) => ({ programmeMembershipTisId: d._id, ...(d.conditionsOfJoining as TisCoj) }));
   }
 }

@@ -47,7 +47,8 @@ async function receive(message: ConsumeMessage, context: ConsumerContext, tis: T
     return { kind: 'dead-letter', reason };
   }
   const { programmeMembershipTisId, conditionsOfJoining } = parsed.data;
-  if (!(await tis.programmeMembershipExists(programmeMembershipTisId))) {
+  const outcome = await tis.storeCoj(programmeMembershipTisId, new Date(conditionsOfJoining.signedAt), conditionsOfJoining.version);
+  if (outcome === 'unknown-programme-membership') {
     log.info({ programmeMembershipTisId }, 'CoJ for an unknown programme membership: rejected');
     await replyIfAsked(message, context, {
       status: 'rejected',
@@ -57,7 +58,6 @@ async function receive(message: ConsumeMessage, context: ConsumerContext, tis: T
     });
     return { kind: 'done' };
   }
-  const outcome = await tis.upsertCoj(programmeMembershipTisId, new Date(conditionsOfJoining.signedAt), conditionsOfJoining.version);
   log.debug({ programmeMembershipTisId, outcome }, 'CoJ stored');
   const body: CojReceivedReply & { status: 'ok' } = { status: 'ok', programmeMembershipTisId, signedAt: conditionsOfJoining.signedAt, version: conditionsOfJoining.version };
   await replyIfAsked(message, context, body);

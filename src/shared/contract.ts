@@ -155,7 +155,7 @@ export const cojStatusQuery = defineQuery<CojStatus>('cojStatus');
 /** TSS's store: trainee profiles, each with its programme memberships and their CoJ. */
 export const TSS_COLLECTIONS = { traineeProfiles: 'traineeProfiles' } as const;
 /** TIS's store (reference receiver): programme memberships and their CoJ, keyed by programme membership id. */
-export const TIS_COLLECTIONS = { programmeMemberships: 'programmeMemberships', conditionsOfJoining: 'conditionsOfJoining' } as const;
+export const TIS_COLLECTIONS = { programmeMemberships: 'programmeMemberships' } as const;
 
 // ---------------------------------------------------------------------------------------------------
 // The system monitor

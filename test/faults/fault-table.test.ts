@@ -287,14 +287,14 @@ interface Verdict {
 async function checkCojs(s: FaultSystem, signatures: CojSignature[]): Promise<{ lost: number; duplicates: number; problems: string[]; syncedAt: Map<string, Date | null> }> {
   const problems: string[] = [];
   const ids = signatures.map((x) => x.programmeMembershipTisId);
-  const inTis = await s.tis.conditionsOfJoining.find({ _id: { $in: ids } }).toArray();
+  const inTis = await s.tis.findCojs(ids);
   const tisCount = new Map<string, number>();
-  for (const doc of inTis) tisCount.set(doc._id, (tisCount.get(doc._id) ?? 0) + 1);
+  for (const doc of inTis) tisCount.set(doc.programmeMembershipTisId, (tisCount.get(doc.programmeMembershipTisId) ?? 0) + 1);
   const profiles = await s.tss.profiles.find({ _id: { $in: signatures.map((x) => x.traineeTisId) } }).toArray();
   const syncedAt = new Map(profiles.flatMap((p) => p.programmeMemberships.map((pm) => [pm.tisId, pm.conditionsOfJoining?.syncedAt ?? null] as const)));
   let lost = 0;
   for (const sig of signatures) {
-    const stored = inTis.find((d) => d._id === sig.programmeMembershipTisId);
+    const stored = inTis.find((d) => d.programmeMembershipTisId === sig.programmeMembershipTisId);
     if (!stored || !syncedAt.get(sig.programmeMembershipTisId) || stored.signedAt.getTime() !== Date.parse(sig.signedAt)) lost++;
   }
   const duplicates = [...tisCount.values()].filter((n) => n > 1).length;
