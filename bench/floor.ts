@@ -46,7 +46,7 @@ export interface FloorOptions {
 
 export interface FloorFigures {
   servers: { temporal: string; temporalState: 'sqlite-wal' | 'memory'; amqp: string };
-  oneActivityWorkflow: { sequential: Latency; burst: Throughput & { cpuMsPerWorkflow?: CpuCost } };
+  oneActivityWorkflow: { sequential: Latency; burst: FloorBurst };
   noActivityWorkflow: { sequential: Latency };
   amqpRoundTrip: { sequential: Latency; concurrent: Throughput };
 }
@@ -82,7 +82,16 @@ export async function measureFloor(temporalAddress: string, amqpUrl: string, opt
   };
 }
 
-async function measureWorkflows(address: string, options: FloorOptions): Promise<Pick<FloorFigures, 'oneActivityWorkflow' | 'noActivityWorkflow'>> {
+type FloorWorkflow = 'floorOneActivityWorkflow' | 'floorNoActivityWorkflow';
+
+/** A burst of one-activity workflows, and the processor time it cost (when `options.cpu` names the processes). */
+export type FloorBurst = Throughput & { cpuMsPerWorkflow?: CpuCost };
+
+/**
+ * Runs `measure` with a floor worker polling its own task queue in this process (the same workflow bundle
+ * as `tisw worker`, default Worker options) and `run(workflow)`, which starts one and waits for its result.
+ */
+async function withFloorWorker<T>(address: string, measure: (run: (workflow: FloorWorkflow) => (i: number) => Promise<unknown>) => Promise<T>): Promise<T> {
   const nativeConnection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     connection: nativeConnection,
@@ -92,24 +101,40 @@ async function measureWorkflows(address: string, options: FloorOptions): Promise
   });
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
-  const run = (workflow: 'floorOneActivityWorkflow' | 'floorNoActivityWorkflow') => (i: number) =>
+  const run = (workflow: FloorWorkflow) => (i: number) =>
     client.workflow.execute(workflow, { taskQueue: BENCH_TASK_QUEUE, workflowId: `floor-${workflow}-${randomUUID()}`, args: [i] });
   try {
     return await worker.runUntil(async () => {
       await pool(WARM_UP, 1, run('floorOneActivityWorkflow'));
-      const sequentialOne = await sequential('one-activity workflow, one at a time', options, run('floorOneActivityWorkflow'));
-      const bar = progress(`one-activity burst (${options.inFlight} in flight)`, options.burst, options.progress);
-      const cpuBefore = options.cpu && readCpu(options.cpu);
-      const burst = await pool(options.burst, options.inFlight, run('floorOneActivityWorkflow'), () => bar.tick());
-      bar.stop();
-      const cpuMsPerWorkflow = options.cpu && cpuBefore && cpuMsPer(cpuBefore, readCpu(options.cpu), options.burst);
-      const sequentialNone = await sequential('no-activity workflow, one at a time', options, run('floorNoActivityWorkflow'));
-      return { oneActivityWorkflow: { sequential: sequentialOne, burst: { ...burst, ...(cpuMsPerWorkflow && { cpuMsPerWorkflow }) } }, noActivityWorkflow: { sequential: sequentialNone } };
+      return measure(run);
     });
   } finally {
     await connection.close();
     await nativeConnection.close();
   }
+}
+
+async function oneActivityBurst(options: FloorOptions, run: (workflow: FloorWorkflow) => (i: number) => Promise<unknown>): Promise<FloorBurst> {
+  const bar = progress(`one-activity burst (${options.inFlight} in flight)`, options.burst, options.progress);
+  const cpuBefore = options.cpu && readCpu(options.cpu);
+  const burst = await pool(options.burst, options.inFlight, run('floorOneActivityWorkflow'), () => bar.tick());
+  bar.stop();
+  const cpuMsPerWorkflow = options.cpu && cpuBefore && cpuMsPer(cpuBefore, readCpu(options.cpu), options.burst);
+  return { ...burst, ...(cpuMsPerWorkflow && { cpuMsPerWorkflow }) };
+}
+
+/** The floor's one-activity burst alone: what the CoJ benchmark measures between its bursts. */
+export function measureFloorBurst(temporalAddress: string, options: FloorOptions): Promise<FloorBurst> {
+  return withFloorWorker(temporalAddress, (run) => oneActivityBurst(options, run));
+}
+
+function measureWorkflows(address: string, options: FloorOptions): Promise<Pick<FloorFigures, 'oneActivityWorkflow' | 'noActivityWorkflow'>> {
+  return withFloorWorker(address, async (run) => {
+    const sequentialOne = await sequential('one-activity workflow, one at a time', options, run('floorOneActivityWorkflow'));
+    const burst = await oneActivityBurst(options, run);
+    const sequentialNone = await sequential('no-activity workflow, one at a time', options, run('floorNoActivityWorkflow'));
+    return { oneActivityWorkflow: { sequential: sequentialOne, burst }, noActivityWorkflow: { sequential: sequentialNone } };
+  });
 }
 
 async function sequential(label: string, options: FloorOptions, task: (i: number) => Promise<unknown>): Promise<Latency> {

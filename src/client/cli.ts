@@ -175,7 +175,7 @@ export function buildProgram(): Command {
     .option('--count <n>', 'CoJs in the burst', positiveInt, 2000)
     .option('--in-flight <n>', 'concurrent submit calls', positiveInt, 50)
     .option('--floor-burst <n>', 'workflows in the floor burst measured in the same run', positiveInt, 1000)
-    .option('--bursts <n>', 'bursts of --count one after another (the first gives the rate; the worker\'s memory is read after each)', positiveInt, 3)
+    .option('--bursts <n>', 'bursts of --count one after another, each between two floor bursts (the ratios are the medians; the worker\'s memory is read after each)', positiveInt, 3)
     .option('--json', 'print the figures as JSON')
     .action(async (opts: { count: number; inFlight: number; floorBurst: number; bursts: number; json?: boolean }) => {
       const cfg = config();
