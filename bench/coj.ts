@@ -26,6 +26,11 @@ export interface CojBenchOptions {
   floorBurst: number;
   /** Bursts of `count`, one after another, with the floor's burst measured before, between and after them. */
   bursts: number;
+  /**
+   * `tisw worker` processes (a cluster, as in production). The floor always has one worker: with more than
+   * one here, the ratios compare a cluster with a single worker. @default 1
+   */
+  workers: number;
   progress: boolean;
 }
 
@@ -35,7 +40,7 @@ export interface CojBurstFigures {
   totalMs: number;
   /** Processor time per CoJ in this burst, by process. */
   cpuMsPerCoj: CpuCost;
-  /** The worker's RSS once the burst is done. */
+  /** The workers' RSS (their sum, with several) once the burst is done. */
   workerRssMiB: number;
   /** The mean of the floor's one-activity rates measured just before and just after this burst. */
   floorPerSecond: number;
@@ -47,6 +52,7 @@ export interface CojBurstFigures {
 
 export interface CojBenchFigures {
   count: number;
+  workers: number;
   /** The median of the bursts' rates. */
   cojsAcknowledgedPerSecond: number;
   perSecondByBurst: number[];
@@ -82,7 +88,8 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
   const system = await startBenchSystem(base, 'coj');
   try {
     const receivers = system.startTisw('receivers');
-    const worker = system.startTisw('worker');
+    const workers = Array.from({ length: options.workers }, () => system.startTisw('worker'));
+    const workersRssMiB = (): number => round(workers.reduce((sum, w) => sum + memoryOf(w.pid).rssMiB, 0), 1);
     await system.waitForWorker();
     const { config } = system;
     const settings = cojSettings(config);
@@ -115,7 +122,7 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
       const temporalPid = system.stack.children[0]?.pid ?? -1;
       const processes: Record<string, ProcessGroup> = {
         temporal: { pids: [temporalPid] },
-        worker: { pids: [worker.pid] },
+        worker: { pids: workers.map((w) => w.pid) },
         receivers: { pids: [receivers.pid] },
         ferretdb: { pids: [system.stack.children[1]?.pid ?? -1] },
         'bench process (client)': { pids: [process.pid] },
@@ -128,8 +135,8 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
       // Bursts of the same size, one after the other, each followed by the floor's burst. The first burst
       // grows the heaps and the workflow cache to their working size; if the worker kept something per
       // finished CoJ, every later burst would grow its memory again by as much.
-      const memory = { beforeBursts: memoryOf(worker.pid).rssMiB, afterBurst: [] as number[], peak: 0 };
-      const sampler = setInterval(() => (memory.peak = Math.max(memory.peak, memoryOf(worker.pid).rssMiB)), 200);
+      const memory = { beforeBursts: workersRssMiB(), afterBurst: [] as number[], peak: 0 };
+      const sampler = setInterval(() => (memory.peak = Math.max(memory.peak, workersRssMiB())), 200);
       const bursts: Array<{ results: Awaited<ReturnType<typeof deliver>>; cpu: CpuCost; rssMiB: number }> = [];
       for (let i = 1; i <= options.bursts; i++) {
         const list = signatures(options.count);
@@ -141,7 +148,7 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
         bar.stop();
         const notSynced = results.filter((r) => r.status.stage !== 'acknowledged' || !r.status.syncedAt);
         if (notSynced.length > 0) throw new Error(`${notSynced.length} CoJs finished without syncedAt: the benchmark is void`);
-        const rssMiB = memoryOf(worker.pid).rssMiB;
+        const rssMiB = workersRssMiB();
         memory.afterBurst.push(rssMiB);
         bursts.push({ results, cpu, rssMiB });
         floorBursts.push(await measureFloorBurst(system.stack.temporalAddress, floorOptions));
@@ -166,6 +173,7 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
       const submissionToSyncedAt = latency(first.results.map((r) => Date.parse(r.status.syncedAt as string) - r.submittedAt));
       return {
         count: options.count,
+        workers: options.workers,
         cojsAcknowledgedPerSecond: median(burstFigures.map((b) => b.perSecond)),
         perSecondByBurst: burstFigures.map((b) => b.perSecond),
         bursts: burstFigures,
@@ -201,7 +209,8 @@ async function seed(tss: TssStore, tis: TisStore, list: CojSignature[]): Promise
 
 export function printCoj(f: CojBenchFigures, print: (line: string) => void): void {
   const lat = (l: Latency): string => `p50 ${l.p50Ms} ms, p95 ${l.p95Ms} ms, p99 ${l.p99Ms} ms`;
-  print(`CoJ benchmark — ${f.bursts.length} burst(s) of ${f.count} CoJs, each submitted at once, delivered, acknowledged, syncedAt written; the floor's one-activity burst before, between and after them`);
+  const workers = f.workers === 1 ? 'one worker' : `${f.workers} workers (the floor has one; RSS is their sum)`;
+  print(`CoJ benchmark — ${f.bursts.length} burst(s) of ${f.count} CoJs, each submitted at once, delivered, acknowledged, syncedAt written, by ${workers}; the floor's one-activity burst before, between and after them`);
   f.bursts.forEach((b, i) => {
     print(`  burst ${i + 1}: ${b.perSecond} CoJs/s (${round(b.totalMs / 1000, 1)} s); floor either side ${b.floorPerSecond}/s; rate ratio ${b.rateRatio}; processor time ${b.cpuMsPerCoj.total} ms per CoJ, ratio ${b.processorTimeRatio}; worker RSS after ${b.workerRssMiB} MiB`);
   });

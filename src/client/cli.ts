@@ -176,11 +176,12 @@ export function buildProgram(): Command {
     .option('--in-flight <n>', 'concurrent submit calls', positiveInt, 50)
     .option('--floor-burst <n>', 'workflows in the floor burst measured in the same run', positiveInt, 1000)
     .option('--bursts <n>', 'bursts of --count one after another, each between two floor bursts (the ratios are the medians; the worker\'s memory is read after each)', positiveInt, 3)
+    .option('--workers <n>', 'tisw worker processes, a cluster (the floor keeps one worker)', positiveInt, 1)
     .option('--json', 'print the figures as JSON')
-    .action(async (opts: { count: number; inFlight: number; floorBurst: number; bursts: number; json?: boolean }) => {
+    .action(async (opts: { count: number; inFlight: number; floorBurst: number; bursts: number; workers: number; json?: boolean }) => {
       const cfg = config();
       quietRuntime(cfg);
-      const figures = await runCojBench(cfg, { count: opts.count, inFlight: opts.inFlight, floorBurst: opts.floorBurst, bursts: opts.bursts, progress: !opts.json && process.stderr.isTTY });
+      const figures = await runCojBench(cfg, { count: opts.count, inFlight: opts.inFlight, floorBurst: opts.floorBurst, bursts: opts.bursts, workers: opts.workers, progress: !opts.json && process.stderr.isTTY });
       if (opts.json) printJson(figures);
       else printCoj(figures, print);
     });
