@@ -16,7 +16,7 @@ import { progress } from '../src/client/progress';
 import { cojWorkflowId, type CojSignature, type CojStatus } from '../src/shared/contract';
 import { cpuText, floorProcesses, measureFloor, measureFloorBurst, type CpuCost, type FloorBurst, type FloorFigures } from './floor';
 import { cpuMsPer, readCpu, SHARED_SERVERS, type ProcessGroup } from './cpu';
-import { latency, pool, round, type Latency } from './measure';
+import { latency, median, pool, round, type Latency } from './measure';
 import { memoryOf, startBenchSystem } from './bench-system';
 
 export interface CojBenchOptions {
@@ -80,7 +80,7 @@ export interface CojBenchFigures {
 
 /**
  * The machine's speed drifts over minutes (a shared virtual machine: the same code gave 22 and 41 ms of
- * processor time per floor workflow in two runs an hour apart), and the server slows as its state grows.
+ * processor time per floor workflow in two runs a quarter of an hour apart), and the server slows as its state grows.
  * So each burst is compared with the floor measured just before and just after it, and the ratios given
  * are the medians over the bursts rather than one burst against floors minutes away.
  */
@@ -226,10 +226,4 @@ export function printCoj(f: CojBenchFigures, print: (line: string) => void): voi
   print(`  floor, same run: AMQP round trip    ${lat(a.sequential)}; ${a.concurrent.perSecond}/s with ${a.concurrent.inFlight} in flight`);
   print(`  ratio CoJ rate / one-activity rate  ${f.ratios.cojRateToOneActivityBurstRate} (median of the bursts, each to the floor either side: ${f.bursts.map((b) => b.rateRatio).join(', ')}; target >= 0.9)`);
   print(`  processor-time ratio                ${f.ratios.processorTimeRatio} (median; floor ms per workflow / CoJ ms per CoJ: the rate ratio if processor time alone limited both)`);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return round(sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2);
 }

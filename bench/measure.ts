@@ -19,6 +19,13 @@ export function latency(samplesMs: number[]): Latency {
   return { count: sorted.length, p50Ms: at(0.5), p95Ms: at(0.95), p99Ms: at(0.99) };
 }
 
+/** The middle value (the mean of the two middle ones for an even count), rounded as every figure is. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return round(sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2);
+}
+
 export function onlyLatency({ count, p50Ms, p95Ms, p99Ms }: Latency): Latency {
   return { count, p50Ms, p95Ms, p99Ms };
 }
