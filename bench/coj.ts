@@ -40,8 +40,6 @@ export interface CojBurstFigures {
   totalMs: number;
   /** Processor time per CoJ in this burst, by process. */
   cpuMsPerCoj: CpuCost;
-  /** The workers' RSS (their sum, with several) once the burst is done. */
-  workerRssMiB: number;
   /** The mean of the floor's one-activity rates measured just before and just after this burst. */
   floorPerSecond: number;
   /** perSecond / floorPerSecond. */
@@ -55,11 +53,10 @@ export interface CojBenchFigures {
   workers: number;
   /** The median of the bursts' rates. */
   cojsAcknowledgedPerSecond: number;
-  perSecondByBurst: number[];
   bursts: CojBurstFigures[];
   /** Of the first burst. */
   submissionToSyncedAt: Latency;
-  /** RSS before the bursts and after each; growth per CoJ in the last burst (0 when memory is flat). */
+  /** The workers' RSS (their sum, with several) before the bursts and after each; growth per CoJ in the last burst (0 when memory is flat). */
   workerMemoryMiB: { beforeBursts: number; afterBurst: number[]; peak: number; growthKiBPerCojInLastBurst: number };
   /** The whole floor (one at a time, burst, AMQP round trip), measured before the first burst. */
   floor: FloorFigures;
@@ -137,7 +134,7 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
       // finished CoJ, every later burst would grow its memory again by as much.
       const memory = { beforeBursts: workersRssMiB(), afterBurst: [] as number[], peak: 0 };
       const sampler = setInterval(() => (memory.peak = Math.max(memory.peak, workersRssMiB())), 200);
-      const bursts: Array<{ results: Awaited<ReturnType<typeof deliver>>; cpu: CpuCost; rssMiB: number }> = [];
+      const bursts: Array<{ results: Awaited<ReturnType<typeof deliver>>; cpu: CpuCost }> = [];
       for (let i = 1; i <= options.bursts; i++) {
         const list = signatures(options.count);
         await seed(store, tis, list);
@@ -148,9 +145,8 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
         bar.stop();
         const notSynced = results.filter((r) => r.status.stage !== 'acknowledged' || !r.status.syncedAt);
         if (notSynced.length > 0) throw new Error(`${notSynced.length} CoJs finished without syncedAt: the benchmark is void`);
-        const rssMiB = workersRssMiB();
-        memory.afterBurst.push(rssMiB);
-        bursts.push({ results, cpu, rssMiB });
+        memory.afterBurst.push(workersRssMiB());
+        bursts.push({ results, cpu });
         floorBursts.push(await measureFloorBurst(system.stack.temporalAddress, floorOptions));
       }
       clearInterval(sampler);
@@ -167,7 +163,7 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
         const floorPerSecond = round((before.perSecond + after.perSecond) / 2);
         const floorCpu = ((before.cpuMsPerWorkflow?.total ?? NaN) + (after.cpuMsPerWorkflow?.total ?? NaN)) / 2;
         const { perSecond, totalMs } = rate(b.results);
-        return { perSecond, totalMs, cpuMsPerCoj: b.cpu, workerRssMiB: b.rssMiB, floorPerSecond, rateRatio: round(perSecond / floorPerSecond), processorTimeRatio: round(floorCpu / b.cpu.total) };
+        return { perSecond, totalMs, cpuMsPerCoj: b.cpu, floorPerSecond, rateRatio: round(perSecond / floorPerSecond), processorTimeRatio: round(floorCpu / b.cpu.total) };
       });
       const first = bursts[0] as (typeof bursts)[number];
       const submissionToSyncedAt = latency(first.results.map((r) => Date.parse(r.status.syncedAt as string) - r.submittedAt));
@@ -175,7 +171,6 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
         count: options.count,
         workers: options.workers,
         cojsAcknowledgedPerSecond: median(burstFigures.map((b) => b.perSecond)),
-        perSecondByBurst: burstFigures.map((b) => b.perSecond),
         bursts: burstFigures,
         submissionToSyncedAt,
         workerMemoryMiB: { ...memory, growthKiBPerCojInLastBurst: round((((memory.afterBurst.at(-1) as number) - rssBeforeLast) * 1024) / options.count) },
@@ -211,13 +206,13 @@ export function printCoj(f: CojBenchFigures, print: (line: string) => void): voi
   const lat = (l: Latency): string => `p50 ${l.p50Ms} ms, p95 ${l.p95Ms} ms, p99 ${l.p99Ms} ms`;
   const workers = f.workers === 1 ? 'one worker' : `${f.workers} workers (the floor has one; RSS is their sum)`;
   print(`CoJ benchmark — ${f.bursts.length} burst(s) of ${f.count} CoJs, each submitted at once, delivered, acknowledged, syncedAt written, by ${workers}; the floor's one-activity burst before, between and after them`);
+  const m = f.workerMemoryMiB;
   f.bursts.forEach((b, i) => {
-    print(`  burst ${i + 1}: ${b.perSecond} CoJs/s (${round(b.totalMs / 1000, 1)} s); floor either side ${b.floorPerSecond}/s; rate ratio ${b.rateRatio}; processor time ${b.cpuMsPerCoj.total} ms per CoJ, ratio ${b.processorTimeRatio}; worker RSS after ${b.workerRssMiB} MiB`);
+    print(`  burst ${i + 1}: ${b.perSecond} CoJs/s (${round(b.totalMs / 1000, 1)} s); floor either side ${b.floorPerSecond}/s; rate ratio ${b.rateRatio}; processor time ${b.cpuMsPerCoj.total} ms per CoJ, ratio ${b.processorTimeRatio}; worker RSS after ${m.afterBurst[i]} MiB`);
   });
-  print(`  CoJs acknowledged per second        ${f.cojsAcknowledgedPerSecond} (median of the bursts: ${f.perSecondByBurst.join(', ')}/s)`);
+  print(`  CoJs acknowledged per second        ${f.cojsAcknowledgedPerSecond} (median of the bursts: ${f.bursts.map((b) => b.perSecond).join(', ')}/s)`);
   print(`  submission -> syncedAt              ${lat(f.submissionToSyncedAt)} (first burst)`);
   print(`  processor time per CoJ              ${cpuText((f.bursts[0] as CojBurstFigures).cpuMsPerCoj)} (first burst)`);
-  const m = f.workerMemoryMiB;
   print(`  worker RSS (MiB)                    before ${m.beforeBursts}, after each burst ${m.afterBurst.join(', ')}, peak ${m.peak}; growth in the last burst: ${m.growthKiBPerCojInLastBurst} KiB per CoJ`);
   const b0 = f.floor.oneActivityWorkflow.burst;
   print(`  floor one-activity bursts           ${f.floorBursts.map((b) => b.perSecond).join(', ')} workflows/s (${b0.count} each, ${b0.inFlight} in flight; first: ${lat(b0)})`);

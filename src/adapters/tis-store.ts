@@ -52,7 +52,7 @@ export class TisStore {
         { returnDocument: 'before' }, // no projection: FerretDB's findAndModify has none (and the document is small)
       );
       if (before) return before.conditionsOfJoining ? 'updated' : 'inserted';
-      const existing = (await this.programmeMemberships.findOne({ _id: id }, { projection: { conditionsOfJoining: 1 } })) ?? undefined;
+      const existing = await this.programmeMemberships.findOne({ _id: id }, { projection: { conditionsOfJoining: 1 } });
       if (!existing) return 'unknown-programme-membership';
       const coj = existing.conditionsOfJoining;
       if (!coj || coj.signedAt.getTime() < signedAt.getTime()) continue; // changed meanwhile: try again
