@@ -4,12 +4,15 @@ import { TssStore } from '../src/adapters/tss-store';
 import { TisStore } from '../src/adapters/tis-store';
 import { cojSettings, cojStatus, submitCoj, type CojSettings } from '../src/client/coj';
 import { startReceivers, type Receivers } from '../src/receivers/run';
-import { cojWorkflowId, type CojStatus, type CojTimings } from '../src/shared/contract';
+import { cojWorkflowId, QUEUES, type CojStatus, type CojTimings } from '../src/shared/contract';
 import type { Config } from '../src/config/config';
-import { runStatuses, runStatusesWhere, testConfig, testLogger, withWorker } from './support/system';
+import { runStatuses, runStatusesWhere, testConfig, testLogger, within, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
 import { newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
 import { eventually } from './support/eventually';
+import { randomUUID } from 'node:crypto';
+import { connectAmqp } from '../src/adapters/amqp';
+import { WORKER_REPLY_TTL_MS, workerReplyQueue } from '../src/adapters/amqp-topology';
 
 describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowledgement -> syncedAt', () => {
   let webhook: WebhookReceiver;
@@ -55,6 +58,14 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
       return result(s.programmeMembershipTisId);
     });
     expect(status).toMatchObject({ stage: 'acknowledged', attempts: 1, lastFailure: null, signedAt: s.signedAt });
+    // TIS's reply came back to the publish waiting in the worker, which wrote syncedAt too: no signal, one
+    // workflow task, one local activity, no timer.
+    const history = await client.workflow.getHandle(cojWorkflowId(s.programmeMembershipTisId)).fetchHistory();
+    const events = history.events ?? [];
+    expect(events.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'acknowledgement')).toHaveLength(0);
+    expect(events.filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(1);
+    expect(events.filter((e) => e.markerRecordedEventAttributes)).toHaveLength(1);
+    expect(events.filter((e) => e.timerStartedEventAttributes)).toHaveLength(0);
     expect(await tis.findCoj(s.programmeMembershipTisId)).toMatchObject({ version: 'GG10', signedAt: new Date(s.signedAt) });
     const inTss = await tss.findCoj(s.programmeMembershipTisId);
     expect(inTss?.syncedAt).toBe(status.syncedAt);
@@ -62,6 +73,36 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
     // An operator finds it in the Temporal UI by programme membership, trainee and stage.
     const query = `TisProgrammeMembership = '${s.programmeMembershipTisId}' AND TisTrainee = '${s.traineeTisId}' AND TisStage = 'acknowledged'`;
     await eventually('the run in visibility', async () => ((await runStatusesWhere(client, query)).length === 1 ? true : undefined));
+  });
+
+  it("takes a reply left in a gone worker's reply queue from the shared acknowledgement queue", async () => {
+    const s = await signed(tss, tis, newSignature());
+    const patient = { ...timings, resendInitialMs: 120_000, resendMaxMs: 120_000 }; // no resend during the test
+    const gone = workerReplyQueue(`gone-${randomUUID()}`);
+    const connection = await connectAmqp({ url: config.amqp.url, connectionName: 'test:gone-worker' });
+    try {
+      const channel = await connection.createConfirmChannel();
+      await channel.assertQueue(gone.name, gone.options);
+      await withWorker(async () => {
+        // No receiver runs: the CoJ waits on the queue. It asks for the reply in this worker's own queue.
+        await submitCoj(client, settings(patient), s);
+        const published = await eventually('the published CoJ', async () => {
+          const message = await channel.get(QUEUES.cojSigned, { noAck: true }); // leftovers of earlier tests are dropped
+          return message && message.properties.correlationId === cojWorkflowId(s.programmeMembershipTisId) ? message : undefined;
+        });
+        expect(published.properties.replyTo).toMatch(new RegExp(`^${QUEUES.acknowledgement}\\.worker\\.`));
+        // TIS's reply lands in the queue of a worker that no longer consumes it: the broker moves it on.
+        const reply = { status: 'ok', programmeMembershipTisId: s.programmeMembershipTisId, signedAt: s.signedAt, version: s.version };
+        channel.sendToQueue(gone.name, Buffer.from(JSON.stringify(reply)), { correlationId: published.properties.correlationId as string, contentType: 'application/json', persistent: true });
+        await channel.waitForConfirms();
+        expect(await within(WORKER_REPLY_TTL_MS + 20_000, 'the run acknowledged', result(s.programmeMembershipTisId))).toMatchObject({ stage: 'acknowledged', attempts: 1 });
+      }, config);
+      expect((await channel.checkQueue(gone.name)).messageCount).toBe(0);
+      await channel.deleteQueue(gone.name);
+    } finally {
+      await connection.close();
+    }
+    expect((await tss.findCoj(s.programmeMembershipTisId))?.syncedAt).not.toBeNull();
   });
 
   it('treats the same signature submitted twice as one workflow, before and after it is delivered', async () => {

@@ -69,7 +69,9 @@ describe('the worker metrics endpoint', () => {
       expect(value('tisw_coj_publishes_total', { result: 'ok', resend: 'false' })).toBeGreaterThanOrEqual(1);
       expect(value('tisw_coj_acknowledged_total', { outcome: 'synced' })).toBeGreaterThanOrEqual(1);
       expect(value('tisw_coj_submission_to_acknowledgement_seconds_count')).toBeGreaterThanOrEqual(1);
-      expect(value('tisw_replies_total', { job: 'coj', status: 'ok', result: 'handed-over' })).toBeGreaterThanOrEqual(1);
+      // TIS answered the first publish while it waited in the worker (WorkerReplies); the ESR reply came as a signal.
+      expect(value('tisw_replies_total', { job: 'coj', status: 'ok', result: 'handed-over-in-process' })).toBeGreaterThanOrEqual(1);
+      expect(value('tisw_replies_total', { job: 'esr', status: 'ok', result: 'handed-over' })).toBeGreaterThanOrEqual(1);
       expect(value('tisw_esr_commands_published_total', { deanery: 'WES', result: 'ok' })).toBeGreaterThanOrEqual(1);
       expect(value('tisw_esr_app_files_total', { deanery: 'WES' })).toBeGreaterThanOrEqual(1);
       expect(samples.some((x) => x.name === 'tisw_esr_records_exported_total' && x.labels.deanery === 'WES')).toBe(true);

@@ -2,50 +2,95 @@ import { log } from '@temporalio/activity';
 import type { AmqpPublisher } from '../adapters/amqp';
 import type { TssStore, SyncOutcome } from '../adapters/tss-store';
 import { cojLatency, cojPublishes, cojSynced } from '../adapters/metrics';
-import { cojMessageId, QUEUES, type CojSignature, type CojSignedEvent } from '../shared/contract';
+import type { WorkerReplies } from '../worker/worker-replies';
+import { acknowledgesSignature, cojMessageId, QUEUES, type Acknowledgement, type CojSignature, type CojSignedEvent } from '../shared/contract';
 
 export interface CojDeps {
   amqp: AmqpPublisher;
   tssStore: TssStore;
+  /** The worker's own reply queue and the publishes waiting on it; absent where no listener runs. */
+  workerReplies?: WorkerReplies | undefined;
 }
 
-export function createCojActivities({ amqp, tssStore }: CojDeps) {
+/**
+ * What a publish returns: when; TIS's reply if it came while the publish waited for it in the worker;
+ * and, when that reply was "ok", the syncedAt it then wrote (absent if the write failed: the workflow
+ * writes it then, with retries).
+ */
+export interface CojPublished {
+  publishedAt: string;
+  acknowledgement?: Acknowledgement;
+  synced?: CojSynced;
+}
+
+export interface CojSynced {
+  outcome: SyncOutcome;
+  syncedAt: string;
+}
+
+/** How long the first publish may wait for TIS's reply in the worker, and what it needs to record syncedAt then. */
+export interface CojReplyWait {
+  /** Epoch ms: the workflow's next resend or SLA deadline, whichever is first. */
+  until: number;
+  submissionStartedAt: string;
+}
+
+export function createCojActivities({ amqp, tssStore, workerReplies }: CojDeps) {
+  /** TIS acknowledged it: set syncedAt in TSS's store, as COJ_RECEIVED does today. */
+  async function recordSynced(signature: CojSignature, submissionStartedAt: string): Promise<CojSynced> {
+    const syncedAt = new Date();
+    const outcome = await tssStore.recordSynced(signature, syncedAt);
+    cojSynced.inc({ outcome });
+    cojLatency.observe((syncedAt.getTime() - Date.parse(submissionStartedAt)) / 1000);
+    if (outcome === 'not-found') log.warn('no CoJ in the TSS store for this signature: syncedAt not written', { programmeMembershipTisId: signature.programmeMembershipTisId });
+    return { outcome, syncedAt: syncedAt.toISOString() };
+  }
+
   return {
     /**
      * Publishes the CoJ event in TSS's shape; resolves once the broker confirmed it. The message id is
      * the same for every resend of one signature, so TIS can recognise a duplicate; the correlation id is
      * the waiting workflow's id, where the acknowledgement listener sends TIS's reply.
+     * Given `replyWait`, the first publish of a signature then waits a little for that reply in the worker
+     * (WorkerReplies): at most the worker's configured wait, and never past `replyWait.until`, which the
+     * workflow sets before its next resend and its SLA deadline, whose alert cannot fire while this waits.
+     * An "ok" that comes has syncedAt recorded at once (one local activity per CoJ instead of two), and is
+     * returned with it. A resend does not wait (TIS did not answer the first in time), nor does any publish
+     * while TIS seems stalled. A reply that does not come here reaches the workflow as a signal.
      */
-    async publishCojSigned(signature: CojSignature, workflowId: string, resend: boolean): Promise<string> {
+    async publishCojSigned(signature: CojSignature, workflowId: string, resend: boolean, replyWait?: CojReplyWait): Promise<CojPublished> {
       const event: CojSignedEvent = {
         programmeMembershipTisId: signature.programmeMembershipTisId,
         conditionsOfJoining: { signedAt: signature.signedAt, version: signature.version, syncedAt: null },
       };
       const publishedAt = new Date().toISOString();
+      const expected = resend || !replyWait ? undefined : workerReplies?.expect(workflowId, (a) => acknowledgesSignature(a, signature), replyWait.until);
       try {
         await amqp.publish(QUEUES.cojSigned, event, {
           messageId: cojMessageId(signature),
           correlationId: workflowId,
-          replyTo: QUEUES.acknowledgement,
+          replyTo: workerReplies?.replyTo(QUEUES.acknowledgement) ?? QUEUES.acknowledgement,
           type: 'coj.signed',
         });
       } catch (err) {
+        expected?.cancel();
         cojPublishes.inc({ result: 'failed', resend: String(resend) });
         throw err;
       }
       cojPublishes.inc({ result: 'ok', resend: String(resend) });
-      return publishedAt;
+      const acknowledgement = await expected?.reply();
+      if (!acknowledgement || !replyWait) return { publishedAt };
+      if (acknowledgement.status !== 'ok') return { publishedAt, acknowledgement };
+      try {
+        return { publishedAt, acknowledgement, synced: await recordSynced(signature, replyWait.submissionStartedAt) };
+      } catch (err) {
+        // The publish and the reply stand; the workflow records syncedAt itself, with its retries.
+        log.warn('recording syncedAt after the reply failed; the workflow will', { programmeMembershipTisId: signature.programmeMembershipTisId, error: (err as Error).message });
+        return { publishedAt, acknowledgement };
+      }
     },
 
-    /** TIS acknowledged it: set syncedAt in TSS's store, as COJ_RECEIVED does today. */
-    async recordCojSynced(signature: CojSignature, submissionStartedAt: string): Promise<{ outcome: SyncOutcome; syncedAt: string }> {
-      const syncedAt = new Date();
-      const outcome = await tssStore.recordSynced(signature, syncedAt);
-      cojSynced.inc({ outcome });
-      cojLatency.observe((syncedAt.getTime() - Date.parse(submissionStartedAt)) / 1000);
-      if (outcome === 'not-found') log.warn('no CoJ in the TSS store for this signature: syncedAt not written', { programmeMembershipTisId: signature.programmeMembershipTisId });
-      return { outcome, syncedAt: syncedAt.toISOString() };
-    },
+    recordCojSynced: recordSynced,
   };
 }
 

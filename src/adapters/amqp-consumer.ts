@@ -12,7 +12,7 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqp
 import type { Logger } from '../config/logger';
 import { DEAD_LETTER_REASON_HEADER, deadLetterQueue } from '../shared/contract';
 import { connectAmqp } from './amqp';
-import { declareTopology } from './amqp-topology';
+import { declareTopology, type QueueSpec } from './amqp-topology';
 
 export type Outcome = { kind: 'done' } | { kind: 'dead-letter'; reason: string };
 
@@ -27,7 +27,10 @@ interface InternalContext extends ConsumerContext {
 
 export interface ConsumerOptions {
   url: string;
-  queue: string;
+  /** A queue of the topology, or one this consumer declares itself (on every connection) with its arguments. */
+  queue: string | QueueSpec;
+  /** Where dead-lettered messages go. @default <queue>.dead-letter */
+  deadLetterQueue?: string;
   connectionName: string;
   prefetch: number;
   log: Logger;
@@ -43,7 +46,10 @@ export interface Consumer {
 }
 
 export function startConsumer(options: ConsumerOptions): Consumer {
-  const { log, queue } = options;
+  const { log } = options;
+  const spec = typeof options.queue === 'string' ? undefined : options.queue;
+  const queue = spec?.name ?? (options.queue as string);
+  const deadLetterTo = options.deadLetterQueue ?? deadLetterQueue(queue);
   let stopped = false;
   let current: { connection: ChannelModel; channel: ConfirmChannel; tag: string } | undefined;
   let markReady: () => void = () => undefined;
@@ -63,6 +69,7 @@ export function startConsumer(options: ConsumerOptions): Consumer {
         channel.on('error', (err: Error) => log.warn({ err: err.message, queue }, 'consumer channel error'));
         channel.on('close', () => void connection.close().catch(() => undefined));
         await declareTopology(channel);
+        if (spec) await channel.assertQueue(spec.name, spec.options);
         await channel.prefetch(options.prefetch);
         const context = contextFor(channel);
         const { consumerTag } = await channel.consume(queue, (message) => {
@@ -93,7 +100,7 @@ export function startConsumer(options: ConsumerOptions): Consumer {
       outcome = await options.handle(message, context);
       if (outcome.kind === 'dead-letter') {
         log.warn({ queue, messageId: message.properties.messageId, reason: outcome.reason }, 'dead-lettering a message');
-        await context.publishRaw(deadLetterQueue(queue), message, outcome.reason);
+        await context.publishRaw(deadLetterTo, message, outcome.reason);
       }
     } catch (err) {
       log.warn({ queue, messageId: message.properties.messageId, err: (err as Error).message }, 'handling failed; the message will come back');

@@ -26,6 +26,32 @@ export const TOPOLOGY: readonly QueueSpec[] = [
   ]),
 ];
 
+/** How long a reply waits in a worker's own queue before it moves to the shared acknowledgement queue. */
+export const WORKER_REPLY_TTL_MS = 10_000;
+/** A worker's reply queue that nobody consumed for this long is removed by the broker (the worker is gone). */
+export const WORKER_REPLY_QUEUE_EXPIRES_MS = 30 * 60_000;
+
+/**
+ * A worker's own reply queue (WorkerReplies): the CoJs it publishes name it in `replyTo`, so that their
+ * replies come back to the process whose publish waits for them. A reply not taken within
+ * WORKER_REPLY_TTL_MS (the worker died, or is far behind) is dead-lettered by the broker into the shared
+ * acknowledgement queue, where any worker takes it; the queue of a worker gone for good expires.
+ */
+export function workerReplyQueue(instance: string): QueueSpec {
+  return {
+    name: `${QUEUES.acknowledgement}.worker.${instance}`,
+    options: {
+      durable: true,
+      arguments: {
+        'x-message-ttl': WORKER_REPLY_TTL_MS,
+        'x-dead-letter-exchange': '',
+        'x-dead-letter-routing-key': QUEUES.acknowledgement,
+        'x-expires': WORKER_REPLY_QUEUE_EXPIRES_MS,
+      },
+    },
+  };
+}
+
 export async function declareTopology(channel: Channel): Promise<void> {
   for (const queue of TOPOLOGY) await channel.assertQueue(queue.name, queue.options);
 }

@@ -71,6 +71,8 @@ export interface Config {
     resendInitialMs: number;
     /** @default 600 s */
     resendMaxMs: number;
+    /** How long a signature's first publish waits in the worker for TIS's reply (WorkerReplies); 0: never. @default 5 s */
+    replyWaitMs: number;
     /** Reconciliation: how often it runs. @default 2 min */
     reconcileEveryMs: number;
     /** Reconciliation: a CoJ signed longer ago than this with syncedAt null must have a workflow. @default 120 s */
@@ -122,6 +124,8 @@ const DEFAULTS = {
   COJ_SLA_SECONDS: '900',
   COJ_RESEND_INITIAL_SECONDS: '60',
   COJ_RESEND_MAX_SECONDS: '600',
+  // Well inside Temporal's 10 s workflow-task timeout, which the wait runs within.
+  COJ_REPLY_WAIT_SECONDS: '5',
   // 2 min and 120 s: a CoJ saved but never given a workflow is alerted within 4 min of signing (README, "Detection time").
   COJ_RECONCILE_EVERY_MINUTES: '2',
   COJ_RECONCILE_AFTER_SECONDS: '120',
@@ -175,6 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
       slaMs: 1000 * integer('COJ_SLA_SECONDS', get('COJ_SLA_SECONDS'), 1),
       resendInitialMs: 1000 * integer('COJ_RESEND_INITIAL_SECONDS', get('COJ_RESEND_INITIAL_SECONDS'), 1),
       resendMaxMs: 1000 * integer('COJ_RESEND_MAX_SECONDS', get('COJ_RESEND_MAX_SECONDS'), 1),
+      replyWaitMs: 1000 * integer('COJ_REPLY_WAIT_SECONDS', get('COJ_REPLY_WAIT_SECONDS'), 0, 8),
       reconcileEveryMs: 60_000 * integer('COJ_RECONCILE_EVERY_MINUTES', get('COJ_RECONCILE_EVERY_MINUTES'), 1),
       reconcileAfterMs: 1000 * integer('COJ_RECONCILE_AFTER_SECONDS', get('COJ_RECONCILE_AFTER_SECONDS'), 0),
     },
@@ -348,6 +353,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [name: string, meaning: st
   ['TISW_ALERT_WEBHOOK_URL', 'Slack-compatible webhook for alerts (secret); unset: log and metric only'],
   ['COJ_SLA_SECONDS', `a CoJ unacknowledged this long after signing raises an alert (default ${DEFAULTS.COJ_SLA_SECONDS})`],
   ['COJ_RESEND_INITIAL_SECONDS / COJ_RESEND_MAX_SECONDS', `wait for TIS's acknowledgement before resending, doubling (default ${DEFAULTS.COJ_RESEND_INITIAL_SECONDS} up to ${DEFAULTS.COJ_RESEND_MAX_SECONDS})`],
+  ['COJ_REPLY_WAIT_SECONDS', `a CoJ's first publish waits this long in the worker for TIS's reply before the workflow waits for it as a signal; 0: never (default ${DEFAULTS.COJ_REPLY_WAIT_SECONDS}, at most 8)`],
   ['COJ_RECONCILE_EVERY_MINUTES', `how often reconciliation runs (default ${DEFAULTS.COJ_RECONCILE_EVERY_MINUTES})`],
   ['MONITOR_INTERVAL_SECONDS', `how often the system monitor checks the broker (default ${DEFAULTS.MONITOR_INTERVAL_SECONDS})`],
   ['MONITOR_IDLE_AFTER_SECONDS', `a queue with messages and no consumer or no progress this long raises queue-idle or queue-no-progress (default ${DEFAULTS.MONITOR_IDLE_AFTER_SECONDS})`],

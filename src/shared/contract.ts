@@ -36,6 +36,12 @@ export type Acknowledgement =
   | { status: 'ok'; result: Record<string, unknown> }
   | { status: 'rejected'; reason: string; result: Record<string, unknown> };
 
+/** Whether a CoJ reply answers this signature (not a late reply for an older or newer one of the same programme membership). */
+export function acknowledgesSignature(acknowledgement: Acknowledgement, signature: Pick<CojSignature, 'signedAt'>): boolean {
+  const signedAt = acknowledgement.result.signedAt;
+  return signedAt !== undefined && Date.parse(String(signedAt)) === Date.parse(signature.signedAt);
+}
+
 /** Every workflow that waits for a receiver handles this signal. */
 export const acknowledgementSignal = defineSignal<[Acknowledgement]>('acknowledgement');
 

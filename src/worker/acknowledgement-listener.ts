@@ -1,8 +1,9 @@
 /**
- * Runs in every worker: consumes the acknowledgement queue as a competing consumer (any worker may take
- * any reply) and hands each reply to the workflow waiting for it, as a signal to the workflow whose id is
- * the reply's correlationId. The AMQP message is acked only once the signal was accepted; while Temporal
- * cannot be reached the reply goes back to the queue. A reply for a workflow that does not exist or has
+ * Runs in every worker: consumes the shared acknowledgement queue as a competing consumer (any worker may
+ * take any reply) and this worker's own reply queue (WorkerReplies), and hands each reply to the workflow
+ * waiting for it: to its publish still waiting in this process when there is one, else as a signal to the
+ * workflow whose id is the reply's correlationId. The AMQP message is acked only once the hand-over
+ * succeeded; while Temporal cannot be reached the reply goes back to the queue. A reply for a workflow that does not exist or has
  * finished is logged and dropped (late and duplicate replies are harmless); a malformed one is
  * dead-lettered with the reason. Nothing a reply contains can crash the listener.
  */
@@ -12,7 +13,9 @@ import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from '../config/logger';
 import { readJsonMessage, startConsumer, type Consumer } from '../adapters/amqp-consumer';
 import { esrFiles, esrRecordsExported, replies } from '../adapters/metrics';
-import { acknowledgementSignal, QUEUES, type Acknowledgement } from '../shared/contract';
+import type { QueueSpec } from '../adapters/amqp-topology';
+import { acknowledgementSignal, deadLetterQueue, QUEUES, type Acknowledgement } from '../shared/contract';
+import type { WorkerReplies } from './worker-replies';
 import { describeIssues, REPLY_SCHEMAS } from '../shared/messages';
 
 export interface ListenerOptions {
@@ -20,6 +23,8 @@ export interface ListenerOptions {
   client: Client;
   log: Logger;
   connectionName: string;
+  /** This worker's own reply queue and the publishes waiting on it; without it only the shared queue is consumed. */
+  workerReplies?: WorkerReplies | undefined;
   /** @default 100 */
   prefetch?: number;
 }
@@ -30,24 +35,36 @@ const JOB_NAMES = { coj: 'CoJ', esr: 'ESR' } as const;
 
 export function startAcknowledgementListener(options: ListenerOptions): Consumer {
   const log = options.log.child({ component: 'acknowledgement-listener' });
-  return startConsumer({
-    url: options.amqpUrl,
-    queue: QUEUES.acknowledgement,
-    connectionName: options.connectionName,
-    prefetch: options.prefetch ?? 100,
-    log,
-    handle: async (message) => {
-      const outcome = await handOver(message, options.client, log);
-      const job = /^(coj|esr)-/.exec(String(message.properties.correlationId))?.[1] ?? 'unknown';
-      replies.inc({ job, status: outcome.status, result: outcome.result });
-      return outcome.kind === 'dead-letter' ? { kind: 'dead-letter', reason: outcome.reason } : { kind: 'done' };
+  const consume = (queue: string | QueueSpec, connectionName: string): Consumer =>
+    startConsumer({
+      url: options.amqpUrl,
+      queue,
+      // Malformed replies from either queue end in one place, the shared queue's dead-letter queue.
+      deadLetterQueue: deadLetterQueue(QUEUES.acknowledgement),
+      connectionName,
+      prefetch: options.prefetch ?? 100,
+      log,
+      handle: async (message) => {
+        const outcome = await handOver(message, options, log);
+        const job = /^(coj|esr)-/.exec(String(message.properties.correlationId))?.[1] ?? 'unknown';
+        replies.inc({ job, status: outcome.status, result: outcome.result });
+        return outcome.kind === 'dead-letter' ? { kind: 'dead-letter', reason: outcome.reason } : { kind: 'done' };
+      },
+    });
+  const shared = consume(QUEUES.acknowledgement, options.connectionName);
+  const own = options.workerReplies && consume(options.workerReplies.queueSpec, `${options.connectionName}:own`);
+  const ownReady = own?.ready.then(() => options.workerReplies?.markListening());
+  return {
+    ready: Promise.all([shared.ready, ownReady]).then(() => undefined),
+    async stop() {
+      await Promise.all([shared.stop(), own?.stop()]);
     },
-  });
+  };
 }
 
-type HandOver = ({ kind: 'done'; result: 'handed-over' | 'dropped' } | { kind: 'dead-letter'; reason: string; result: 'dead-lettered' }) & { status: string };
+type HandOver = ({ kind: 'done'; result: 'handed-over' | 'handed-over-in-process' | 'dropped' } | { kind: 'dead-letter'; reason: string; result: 'dead-lettered' }) & { status: string };
 
-async function handOver(message: ConsumeMessage, client: Client, log: Logger): Promise<HandOver> {
+async function handOver(message: ConsumeMessage, { client, workerReplies }: ListenerOptions, log: Logger): Promise<HandOver> {
   const dead = (reason: string): HandOver => ({ kind: 'dead-letter', reason, result: 'dead-lettered', status: 'malformed' });
   const correlationId = message.properties.correlationId as string | undefined;
   const job = correlationId === undefined ? undefined : (CORRELATION_ID.exec(correlationId)?.[1] as keyof typeof REPLY_SCHEMAS | undefined);
@@ -61,6 +78,7 @@ async function handOver(message: ConsumeMessage, client: Client, log: Logger): P
   const { status, ...rest } = parsed.data as { status: 'ok' | 'rejected'; reason?: string } & Record<string, unknown>;
   const acknowledgement: Acknowledgement =
     status === 'ok' ? { status, result: rest } : { status, reason: String(rest.reason), result: rest };
+  if (workerReplies?.offer(correlationId, acknowledgement)) return { kind: 'done', result: 'handed-over-in-process', status };
   try {
     await client.workflow.getHandle(correlationId).signal(acknowledgementSignal, acknowledgement);
     log.debug({ workflowId: correlationId, status }, 'acknowledgement handed over');

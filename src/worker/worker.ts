@@ -2,6 +2,7 @@
  * One worker process: the workflows and activities of tis-workflows on the one task queue. Run several
  * (`tisw worker` N times, on one machine or many) and Temporal shares the work among them.
  */
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { DefaultLogger, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../config/config';
@@ -13,7 +14,9 @@ import { openMongo } from '../adapters/mongo';
 import { clientOver, connectWorker, dataConverter } from '../adapters/temporal';
 import { TssStore } from '../adapters/tss-store';
 import { cojSettings } from '../client/coj';
+import { workerReplyQueue } from '../adapters/amqp-topology';
 import { startAcknowledgementListener } from './acknowledgement-listener';
+import { WorkerReplies } from './worker-replies';
 import { createActivities } from '../activities';
 import { workflowSource } from './workflow-bundle';
 
@@ -54,21 +57,23 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
     closers.push(() => connection.close());
     const client = clientOver(connection, config.temporal);
     const alerter = new Alerter({ log, ...config.alerts });
+    const listens = overrides.acknowledgementListener !== false;
+    // The reply queue is this process's alone: several workers may share a host, a pid and even a process (tests).
+    const workerReplies = listens ? new WorkerReplies(workerReplyQueue(`${os.hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`), config.coj.replyWaitMs) : undefined;
 
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       ...workflowSource(overrides.workflowBundlePath),
-      activities: createActivities({ amqp, tss: tss.db, tssStore, esr, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url }),
+      activities: createActivities({ amqp, tss: tss.db, tssStore, esr, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url, workerReplies }),
       identity: overrides.identity ?? name,
       shutdownGraceTime: '10 seconds',
       ...dataConverter(config.temporal),
       ...overrides.worker,
     });
     // Every worker listens for acknowledgements: competing consumers, so any worker may take any reply.
-    const listener =
-      overrides.acknowledgementListener === false ? undefined : startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log, connectionName: `${name}:acknowledgements` });
+    const listener = listens ? startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log, connectionName: `${name}:acknowledgements`, workerReplies }) : undefined;
     return {
       worker,
       ready: listener?.ready ?? Promise.resolve(),

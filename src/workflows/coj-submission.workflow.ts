@@ -4,6 +4,8 @@
  *   wait for TIS's acknowledgement (a signal from the acknowledgement listener) ->
  *   none within the resend interval: publish again, the interval doubling up to a maximum, never giving up ->
  *   acknowledged: set syncedAt in TSS's store; rejected: fail the run with TIS's reason, and alert.
+ * The first publish of a signature usually brings the acknowledgement back with it (the worker waits a
+ * few seconds for the reply: WorkerReplies); then the run goes straight on, in the same workflow task.
  * Every wait also wakes at the SLA deadline: one alert when the CoJ is still unacknowledged then, and the
  * work goes on. (One timer at a time, rather than a separate SLA timer beside the resend timer: timers are
  * what the server persists, and this workflow runs thousands of times a day.)
@@ -11,10 +13,11 @@
  * the older, which is then no longer awaited.
  */
 import { ApplicationFailure, condition, log, patched, proxyActivities, proxyLocalActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { CojActivities } from '../activities/coj.activities';
+import type { CojActivities, CojPublished } from '../activities/coj.activities';
 import type { AlertActivities } from '../activities/alert.activities';
 import {
   acknowledgementSignal,
+  acknowledgesSignature,
   COJ_VERSIONS,
   cojSignatureSignal,
   cojStatusQuery,
@@ -47,6 +50,10 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
   let signature = input.signature;
   let acknowledgement: Acknowledgement | undefined;
   let newer: CojSignature | undefined;
+  /** The acknowledgement came back with the publish (in the worker), not as a signal. */
+  let acknowledgedWithPublish = false;
+  /** ... and the worker recorded syncedAt then (when it could). */
+  let syncedWithPublish: string | undefined;
 
   const state: CojStatus = {
     ...pick(signature),
@@ -67,10 +74,11 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     // The same signature again (a repeated submit, reconciliation) changes nothing; an older one neither.
     if (s.programmeMembershipTisId === signature.programmeMembershipTisId && Date.parse(s.signedAt) > Date.parse((newer ?? signature).signedAt)) newer = s;
   });
-  setHandler(acknowledgementSignal, (a) => {
+  const takeAcknowledgement = (a: Acknowledgement): void => {
     // Late replies for a superseded signature, and duplicates, are ignored.
-    if (acknowledgement === undefined && a.result.signedAt !== undefined && Date.parse(String(a.result.signedAt)) === Date.parse(signature.signedAt)) acknowledgement = a;
-  });
+    if (acknowledgement === undefined && acknowledgesSignature(a, signature)) acknowledgement = a;
+  };
+  setHandler(acknowledgementSignal, takeAcknowledgement);
 
   // The client starts the run already showing 'publishing' (signal-with-start sets the search attributes),
   // so a stage is upserted only when it changes: one visibility write fewer per CoJ. The input says so
@@ -92,6 +100,8 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
       signature = newer;
       newer = undefined;
       acknowledgement = undefined;
+      acknowledgedWithPublish = false;
+      syncedWithPublish = undefined;
       Object.assign(state, pick(signature), { attempts: 0, lastFailure: null, lastPublishedAt: null, lateAlertRaisedAt: null });
       // The client API reads the memo to tell a repeated submit of this signature from a newer one.
       upsertMemo({ signedAt: signature.signedAt });
@@ -102,7 +112,9 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     await publishUntilConfirmed();
     if (newer) continue;
 
-    stage('awaiting-acknowledgement');
+    // Not shown when the reply came with the publish: the run never waited. (Only then: a run that got the
+    // signal during its publish showed the stage before, and its history must replay the same.)
+    if (!acknowledgedWithPublish) stage('awaiting-acknowledgement');
     let resendAfter = timings.resendInitialMs;
     while (!settled()) {
       if (await waitUntilSettled(resendAfter)) break;
@@ -125,8 +137,7 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
       throw ApplicationFailure.create({ type: 'CojRejected', nonRetryable: true, message: `TIS rejected the CoJ of programme membership ${signature.programmeMembershipTisId}: ${ack.reason}`, details: [state] });
     }
 
-    const synced = await recordCojSynced(signature, state.startedAt);
-    state.syncedAt = synced.syncedAt;
+    state.syncedAt = syncedWithPublish ?? (await recordCojSynced(signature, state.startedAt)).syncedAt;
     if (newer) continue; // a newer signature arrived while we recorded this one: deliver it too
     stage('acknowledged');
     return state;
@@ -137,7 +148,20 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     for (;;) {
       state.attempts++;
       try {
-        state.lastPublishedAt = await publishCojSigned(signature, workflowInfo().workflowId, state.attempts > 1);
+        // Runs that published before the reply could come with the publish recorded the time alone.
+        // The worker may wait for the reply, but not past the first resend or the SLA deadline (see waitUntilSettled).
+        const replyWait = { until: Math.min(Date.now() + timings.resendInitialMs, slaDeadline()), submissionStartedAt: state.startedAt };
+        const published: CojPublished | string = await publishCojSigned(signature, workflowInfo().workflowId, state.attempts > 1, replyWait);
+        if (typeof published === 'string') {
+          state.lastPublishedAt = published;
+        } else {
+          state.lastPublishedAt = published.publishedAt;
+          if (published.acknowledgement && acknowledgement === undefined) {
+            takeAcknowledgement(published.acknowledgement);
+            acknowledgedWithPublish = acknowledgement !== undefined;
+            if (acknowledgedWithPublish && published.synced) syncedWithPublish = published.synced.syncedAt;
+          }
+        }
         return;
       } catch (err) {
         state.lastFailure = failureText(err);
@@ -155,13 +179,18 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
   async function waitUntilSettled(ms: number): Promise<boolean> {
     const until = Date.now() + ms;
     for (;;) {
-      const slaDeadline = state.lateAlertRaisedAt === null ? Date.parse(signature.signedAt) + timings.slaMs : Infinity;
-      const wakeAt = Math.min(until, slaDeadline);
+      const deadline = slaDeadline();
+      const wakeAt = Math.min(until, deadline);
       if (wakeAt > Date.now() && (await condition(settled, wakeAt - Date.now()))) return true;
       if (settled()) return true;
-      if (Date.now() >= slaDeadline) await raiseLate();
+      if (Date.now() >= deadline) await raiseLate();
       if (Date.now() >= until) return false;
     }
+  }
+
+  /** When the current signature becomes late, until its late alert is raised. */
+  function slaDeadline(): number {
+    return state.lateAlertRaisedAt === null ? Date.parse(signature.signedAt) + timings.slaMs : Infinity;
   }
 
   async function raiseLate(): Promise<void> {
