@@ -73,8 +73,17 @@ export function spawnChild(name: string, command: string, args: string[], option
 }
 
 /** `tisw <command>` as a child process of ours, from the compiled build (bin/tisw.js). */
+/**
+ * With TISW_WORKER_CPU_PROFILE_DIR set, each `tisw worker` started from here (by `tisw up`, the benchmarks)
+ * writes a V8 CPU profile into that directory when it exits: how the benchmarks' workers were profiled.
+ */
+function cpuProfiling(command: string): string[] {
+  const dir = process.env.TISW_WORKER_CPU_PROFILE_DIR;
+  return dir && command === 'worker' ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+}
+
 export function spawnTisw(command: string, options: SpawnOptions): Child {
-  return spawnChild(options.name ?? command, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'tisw.js'), command], options);
+  return spawnChild(options.name ?? command, process.execPath, [...cpuProfiling(command), path.join(PROJECT_ROOT, 'bin', 'tisw.js'), command], options);
 }
 
 /** Whether a process with this pid exists (signal 0 checks without sending anything). */
