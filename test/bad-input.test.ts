@@ -279,6 +279,18 @@ describe('bad input, at every entry point', () => {
       await expectCojStoredOnce(await signed(tss, tis, newSignature()));
     });
 
+    it('an older and a newer CoJ of one programme membership arriving together: both acknowledged, the newer kept', async () => {
+      const newer = await Promise.all(Array.from({ length: 10 }, () => signed(tss, tis, newSignature())));
+      const sent = newer.flatMap((s) => {
+        const older = { ...s, signedAt: new Date(Date.parse(s.signedAt) - 60_000).toISOString(), version: 'GG9' as const };
+        return [older, s].map((c) => ({ c, correlationId: `coj-${randomUUID()}` }));
+      });
+      await Promise.all(sent.map(({ c, correlationId }) => replies.send(cojEvent(c), { queue: QUEUES.cojSigned, correlationId })));
+      for (const { c, correlationId } of sent) expect((await replies.reply(correlationId)).body).toMatchObject({ status: 'ok', signedAt: c.signedAt });
+      const stored = await tis.findCojs(newer.map((s) => s.programmeMembershipTisId));
+      expect(stored.map((c) => [c.programmeMembershipTisId, c.version, c.signedAt.toISOString()]).sort()).toEqual(newer.map((s) => [s.programmeMembershipTisId, 'GG10', s.signedAt]).sort());
+    });
+
     it('a late CoJ, older than the one TIS has: acknowledged, and the newer one kept', async () => {
       const newer = await signed(tss, tis, newSignature());
       await expectCojStoredOnce(newer);
