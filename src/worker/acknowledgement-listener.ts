@@ -3,9 +3,11 @@
  * take any reply) and this worker's own reply queue (WorkerReplies), and hands each reply to the workflow
  * waiting for it: to its publish still waiting in this process when there is one, else as a signal to the
  * workflow whose id is the reply's correlationId. The AMQP message is acked only once the hand-over
- * succeeded; while Temporal cannot be reached the reply goes back to the queue. A reply for a workflow that does not exist or has
- * finished is logged and dropped (late and duplicate replies are harmless); a malformed one is
- * dead-lettered with the reason. Nothing a reply contains can crash the listener.
+ * succeeded; while Temporal cannot be reached the reply goes back to the queue. (A reply handed over in the
+ * process is lost if the worker dies before the run's workflow task completes; the run then resends, and
+ * TIS answers again.) A reply for a workflow that does not exist or has finished is logged and dropped
+ * (late and duplicate replies are harmless); a malformed one is dead-lettered with the reason. Nothing a
+ * reply contains can crash the listener.
  */
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
