@@ -1,0 +1,27 @@
+import { tisw } from './support/processes';
+import type { CojBenchFigures } from '../bench/coj';
+
+/**
+ * The CoJ benchmark runs end to end on a small burst: it builds its throwaway system, delivers every CoJ,
+ * measures the floor either side, and prints figures that hold together. (Its arithmetic has unit tests in
+ * bench-measure.test.ts; the figures themselves are for `npx tisw bench coj` on an idle machine, never
+ * asserted here.)
+ */
+describe('tisw bench coj', () => {
+  it('delivers a small burst through its own copy of the system and prints the figures as JSON', async () => {
+    const { code, stdout, stderr } = await tisw(['bench', 'coj', '--count', '20', '--bursts', '2', '--floor-burst', '20', '--json']);
+    expect({ code, stderr: code === 0 ? '' : stderr.slice(-2000) }).toEqual({ code: 0, stderr: '' });
+    const figures = JSON.parse(stdout) as CojBenchFigures;
+    expect(figures).toMatchObject({ count: 20, workers: 1 });
+    expect(figures.bursts).toHaveLength(2);
+    for (const burst of figures.bursts) {
+      expect(burst.perSecond).toBeGreaterThan(0);
+      expect(burst.rateRatio).toBeCloseTo(burst.perSecond / burst.floorPerSecond, 1);
+      expect(burst.cpuMsPerCoj.total).toBeGreaterThan(0);
+    }
+    expect(figures.floorBursts).toHaveLength(3); // before, between and after the two bursts
+    expect(figures.workerMemoryMiB.afterBurst).toHaveLength(2);
+    expect(figures.submissionToSyncedAt.p50Ms).toBeGreaterThan(0);
+    expect(figures.ratios.cojRateToOneActivityBurstRate).toBeGreaterThan(0);
+  }, 300_000);
+});
