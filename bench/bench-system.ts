@@ -24,7 +24,8 @@ export interface BenchSystem {
   tmpDir: string;
   /** The MongoDB database every store of the system uses. */
   database: string;
-  startTisw(command: 'worker' | 'receivers'): Child;
+  /** `env`: more environment for this process alone (e.g. a worker's metrics port). */
+  startTisw(command: 'worker' | 'receivers', env?: NodeJS.ProcessEnv): Child;
   /** Waits until every worker started (and not ended) polls the task queue. */
   waitForWorker(): Promise<void>;
   stop(): Promise<void>;
@@ -90,8 +91,8 @@ export async function startBenchSystem(base: Config, name: string, options: Benc
     stack,
     tmpDir: tmp,
     database,
-    startTisw(command) {
-      const child = spawnTisw(command, { echo: false, env });
+    startTisw(command, own = {}) {
+      const child = spawnTisw(command, { echo: false, env: { ...env, ...own } });
       children.push(child);
       return child;
     },

@@ -18,6 +18,7 @@ import { cpuText, floorProcesses, measureFloor, measureFloorBurst, type CpuCost,
 import { cpuMsPer, readCpu, SHARED_SERVERS, type ProcessGroup } from './cpu';
 import { latency, median, pool, round, type Latency } from './measure';
 import { memoryOf, startBenchSystem } from './bench-system';
+import { freePort } from '../src/local/ports';
 
 export interface CojBenchOptions {
   count: number;
@@ -58,6 +59,11 @@ export interface CojBenchFigures {
   submissionToSyncedAt: Latency;
   /** The workers' RSS (their sum, with several) before the bursts and after each; growth per CoJ in the last burst (0 when memory is flat). */
   workerMemoryMiB: { beforeBursts: number; afterBurst: number[]; peak: number; growthKiBPerCojInLastBurst: number };
+  /**
+   * How TIS's replies to the run's CoJs (warm-up included) reached their runs, from the workers' own
+   * tisw_replies_total: handed to the publish waiting in the worker, or signalled.
+   */
+  cojReplies: { inWorker: number; bySignal: number };
   /** The whole floor (one at a time, burst, AMQP round trip), measured before the first burst. */
   floor: FloorFigures;
   /** The floor's one-activity burst before each CoJ burst and after the last: bursts + 1 of them, the first being floor's. */
@@ -85,7 +91,9 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
   const system = await startBenchSystem(base, 'coj');
   try {
     const receivers = system.startTisw('receivers');
-    const workers = Array.from({ length: options.workers }, () => system.startTisw('worker'));
+    // Each worker serves its metrics, for the benchmark to read which way TIS's replies reached the runs.
+    const metricsPorts = await Promise.all(Array.from({ length: options.workers }, () => freePort()));
+    const workers = metricsPorts.map((port) => system.startTisw('worker', { TISW_METRICS_PORT: String(port) }));
     const workersRssMiB = (): number => round(workers.reduce((sum, w) => sum + memoryOf(w.pid).rssMiB, 0), 1);
     await system.waitForWorker();
     const { config } = system;
@@ -180,6 +188,7 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
         bursts: burstFigures,
         submissionToSyncedAt,
         workerMemoryMiB: { ...memory, growthKiBPerCojInLastBurst: round((((memory.afterBurst.at(-1) as number) - rssBeforeLast) * 1024) / options.count) },
+        cojReplies: await cojRepliesOf(metricsPorts),
         floor,
         floorBursts,
         ratios: {
@@ -195,6 +204,20 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
   } finally {
     await system.stop();
   }
+}
+
+/** Sums the workers' tisw_replies_total for CoJ replies by how they were handed over. */
+async function cojRepliesOf(metricsPorts: number[]): Promise<{ inWorker: number; bySignal: number }> {
+  const totals = { inWorker: 0, bySignal: 0 };
+  for (const port of metricsPorts) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const [, labels = '', value = '0'] of text.matchAll(/^tisw_replies_total\{([^}]*)\} (\S+)$/gm)) {
+      if (!labels.includes('job="coj"')) continue;
+      if (labels.includes('result="handed-over-in-process"')) totals.inWorker += Number(value);
+      else if (labels.includes('result="handed-over"')) totals.bySignal += Number(value);
+    }
+  }
+  return totals;
 }
 
 function signatures(n: number): CojSignature[] {
@@ -219,6 +242,8 @@ export function printCoj(f: CojBenchFigures, print: (line: string) => void): voi
   print(`  CoJs acknowledged per second        ${f.cojsAcknowledgedPerSecond} (median of the bursts: ${f.bursts.map((b) => b.perSecond).join(', ')}/s)`);
   print(`  submission -> syncedAt              ${lat(f.submissionToSyncedAt)} (first burst)`);
   print(`  processor time per CoJ              ${cpuText((f.bursts[0] as CojBurstFigures).cpuMsPerCoj)} (first burst)`);
+  const replies = f.cojReplies.inWorker + f.cojReplies.bySignal;
+  print(`  CoJ replies                         ${f.cojReplies.inWorker} of ${replies} handed to the publish waiting in the worker, ${f.cojReplies.bySignal} signalled (the whole run, warm-up included)`);
   print(`  worker RSS (MiB)                    before ${m.beforeBursts}, after each burst ${m.afterBurst.join(', ')}, peak ${m.peak}; growth in the last burst: ${m.growthKiBPerCojInLastBurst} KiB per CoJ`);
   const b0 = f.floor.oneActivityWorkflow.burst;
   print(`  floor one-activity bursts           ${f.floorBursts.map((b) => b.perSecond).join(', ')} workflows/s (${b0.count} each, ${b0.inFlight} in flight; first: ${lat(b0)})`);

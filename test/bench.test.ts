@@ -23,5 +23,8 @@ describe('tisw bench coj', () => {
     expect(figures.workerMemoryMiB.afterBurst).toHaveLength(2);
     expect(figures.submissionToSyncedAt.p50Ms).toBeGreaterThan(0);
     expect(figures.ratios.cojRateToOneActivityBurstRate).toBeGreaterThan(0);
+    // Every reply (the warm-up's 20 and the two bursts' 40) was counted, most of them handed over in the worker.
+    expect(figures.cojReplies.inWorker + figures.cojReplies.bySignal).toBeGreaterThanOrEqual(60);
+    expect(figures.cojReplies.inWorker).toBeGreaterThan(0);
   }, 300_000);
 });
