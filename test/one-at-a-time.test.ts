@@ -1,4 +1,4 @@
-import { OneAtATime } from '../src/receivers/one-at-a-time';
+import { OneAtATime } from '../src/adapters/one-at-a-time';
 
 describe('OneAtATime', () => {
   const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -7,6 +7,7 @@
  */
 import type { Collection, Db } from 'mongodb';
 import { TIS_COLLECTIONS, type CojVersion } from '../shared/contract';
+import { OneAtATime } from './one-at-a-time';
 
 export interface TisCoj {
   signedAt: Date;
@@ -24,6 +25,8 @@ export type StoreOutcome = 'inserted' | 'updated' | 'unchanged' | 'older-ignored
 
 export class TisStore {
   readonly programmeMemberships: Collection<TisProgrammeMembershipDoc>;
+  /** The CoJs of one programme membership are stored one at a time (see OneAtATime: FerretDB's conditional update is not atomic). */
+  private readonly cojWrites = new OneAtATime();
 
   constructor(db: Db) {
     this.programmeMemberships = db.collection<TisProgrammeMembershipDoc>(TIS_COLLECTIONS.programmeMemberships);
@@ -44,7 +47,11 @@ export class TisStore {
    * only if its CoJ is absent or older, and the document it returns (as it was) tells a first CoJ from a
    * newer one. Only when it takes nothing is the document read, to tell why.
    */
-  async storeCoj(id: string, signedAt: Date, version: CojVersion): Promise<StoreOutcome> {
+  storeCoj(id: string, signedAt: Date, version: CojVersion): Promise<StoreOutcome> {
+    return this.cojWrites.run(id, () => this.storeCojNow(id, signedAt, version));
+  }
+
+  private async storeCojNow(id: string, signedAt: Date, version: CojVersion): Promise<StoreOutcome> {
     for (let tries = 0; tries < 5; tries++) {
       const before = await this.programmeMemberships.findOneAndUpdate(
         { _id: id, $or: [{ conditionsOfJoining: { $exists: false } }, { 'conditionsOfJoining.signedAt': { $lt: signedAt } }] },

@@ -5,8 +5,7 @@
  *   - not JSON, wrong content type, wrong shape: dead-lettered with the reason (and, where the message
  *     says where to reply, a rejection reply, so the sender stops resending);
  *   - unknown programme membership: a rejection reply, not requeued (as TCS rejects it today);
- *   - otherwise: upserted keyed by programme membership (a resend changes nothing; the CoJs of one
- *     programme membership are stored one at a time, see OneAtATime), then the reply
+ *   - otherwise: upserted keyed by programme membership (a resend changes nothing), then the reply
  *     `{ status: "ok", programmeMembershipTisId, signedAt, version }` to replyTo with the same correlationId;
  *   - a database error: not acknowledged, so the message comes back.
  * The AMQP message is acked only after the reply was confirmed by the broker.
@@ -17,7 +16,6 @@ import type { TisStore } from '../adapters/tis-store';
 import { readJsonMessage, startConsumer, type Consumer, type ConsumerContext, type Outcome } from '../adapters/amqp-consumer';
 import { QUEUES, type CojReceivedReply } from '../shared/contract';
 import { cojSignedEvent, describeIssues } from '../shared/messages';
-import { OneAtATime } from './one-at-a-time';
 
 export interface CojReceiverOptions {
   amqpUrl: string;
@@ -30,18 +28,17 @@ export interface CojReceiverOptions {
 
 export function startCojReceiver(options: CojReceiverOptions): Consumer {
   const log = options.log.child({ component: 'coj-receiver' });
-  const perProgrammeMembership = new OneAtATime();
   return startConsumer({
     url: options.amqpUrl,
     queue: QUEUES.cojSigned,
     connectionName: options.connectionName ?? 'tisw-coj-receiver',
     prefetch: options.prefetch ?? 20,
     log,
-    handle: (message, context) => receive(message, context, options.tisStore, perProgrammeMembership, log),
+    handle: (message, context) => receive(message, context, options.tisStore, log),
   });
 }
 
-async function receive(message: ConsumeMessage, context: ConsumerContext, tis: TisStore, perProgrammeMembership: OneAtATime, log: Logger): Promise<Outcome> {
+async function receive(message: ConsumeMessage, context: ConsumerContext, tis: TisStore, log: Logger): Promise<Outcome> {
   const read = readJsonMessage(message);
   const parsed = read.ok ? cojSignedEvent.safeParse(read.body) : undefined;
   if (!read.ok || !parsed?.success) {
@@ -50,7 +47,7 @@ async function receive(message: ConsumeMessage, context: ConsumerContext, tis: T
     return { kind: 'dead-letter', reason };
   }
   const { programmeMembershipTisId, conditionsOfJoining } = parsed.data;
-  const outcome = await perProgrammeMembership.run(programmeMembershipTisId, () => tis.storeCoj(programmeMembershipTisId, new Date(conditionsOfJoining.signedAt), conditionsOfJoining.version));
+  const outcome = await tis.storeCoj(programmeMembershipTisId, new Date(conditionsOfJoining.signedAt), conditionsOfJoining.version);
   if (outcome === 'unknown-programme-membership') {
     log.info({ programmeMembershipTisId }, 'CoJ for an unknown programme membership: rejected');
     await replyIfAsked(message, context, {

@@ -1,10 +1,10 @@
 /**
  * Runs tasks that share a key one after another, and tasks with different keys side by side.
  *
- * Why the CoJ receiver needs it: it handles up to its prefetch of messages at once, and TIS's store
- * update is a conditional write (keep the newer signature). MongoDB applies such a write atomically;
- * FerretDB, which stands in for it here, reads the document and writes it back, so two CoJs of one
- * programme membership handled at the same moment could leave the older one stored (seen in
+ * Why TIS's store needs it: its CoJ write is a conditional update (keep the newer signature), and the
+ * reference receiver handles up to its prefetch of messages at once. MongoDB applies such an update
+ * atomically; FerretDB, which stands in for it here, reads the document and writes it back, so two CoJs
+ * of one programme membership stored at the same moment could leave the older one (seen in
  * coj-submission.test.ts when a newer signature overtook an older one in flight).
  */
 export class OneAtATime {
