@@ -16,7 +16,7 @@ import { progress } from '../src/client/progress';
 import { cojWorkflowId, type CojSignature, type CojStatus } from '../src/shared/contract';
 import { cpuText, floorProcesses, measureFloor, measureFloorBurst, type CpuCost, type FloorBurst, type FloorFigures } from './floor';
 import { cpuMsPer, readCpu, SHARED_SERVERS, type ProcessGroup } from './cpu';
-import { latency, median, pool, round, type Latency } from './measure';
+import { latency, median, parsePrometheus, pool, round, type Latency } from './measure';
 import { memoryOf, startBenchSystem } from './bench-system';
 import { freePort } from '../src/local/ports';
 
@@ -210,11 +210,10 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
 async function cojRepliesOf(metricsPorts: number[]): Promise<{ inWorker: number; bySignal: number }> {
   const totals = { inWorker: 0, bySignal: 0 };
   for (const port of metricsPorts) {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    for (const [, labels = '', value = '0'] of text.matchAll(/^tisw_replies_total\{([^}]*)\} (\S+)$/gm)) {
-      if (!labels.includes('job="coj"')) continue;
-      if (labels.includes('result="handed-over-in-process"')) totals.inWorker += Number(value);
-      else if (labels.includes('result="handed-over"')) totals.bySignal += Number(value);
+    for (const { name, labels, value } of parsePrometheus(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())) {
+      if (name !== 'tisw_replies_total' || labels.job !== 'coj') continue;
+      if (labels.result === 'handed-over-in-process') totals.inWorker += value;
+      else if (labels.result === 'handed-over') totals.bySignal += value;
     }
   }
   return totals;

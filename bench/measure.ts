@@ -57,3 +57,22 @@ export async function pool(count: number, inFlight: number, task: (i: number) =>
   const totalMs = nowMs() - start;
   return { ...latency(durations), inFlight, perSecond: round((count / totalMs) * 1000), totalMs: round(totalMs) };
 }
+
+export interface PrometheusSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses Prometheus text exposition: every sample line, with its labels; fails on a malformed line. */
+export function parsePrometheus(text: string): PrometheusSample[] {
+  const samples: PrometheusSample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([-+]?(?:[0-9.eE+-]+|NaN|Inf|\+Inf|-Inf))(?: \d+)?$/.exec(line);
+    if (!match) throw new Error(`not Prometheus text: ${line}`);
+    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    samples.push({ name: match[1] as string, labels, value: Number(match[3]) });
+  }
+  return samples;
+}

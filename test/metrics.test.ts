@@ -11,25 +11,7 @@ import { esrRunWorkflow } from '../src/workflows';
 import { testClient, testConfig, testLogger, within } from './support/system';
 import { newSignature, signed } from './support/coj';
 import { startTisw } from './support/processes';
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Parses Prometheus text exposition: every sample line, with its labels; fails on a malformed line. */
-function parsePrometheus(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([-+]?(?:[0-9.eE+-]+|NaN|Inf|\+Inf|-Inf))(?: \d+)?$/.exec(line);
-    if (!match) throw new Error(`not Prometheus text: ${line}`);
-    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-    samples.push({ name: match[1] as string, labels, value: Number(match[3]) });
-  }
-  return samples;
-}
+import { parsePrometheus } from '../bench/measure';
 
 describe('the worker metrics endpoint', () => {
   const config = testConfig();
