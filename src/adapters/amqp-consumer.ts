@@ -48,7 +48,7 @@ export interface Consumer {
 export function startConsumer(options: ConsumerOptions): Consumer {
   const { log } = options;
   const spec = typeof options.queue === 'string' ? undefined : options.queue;
-  const queue = spec?.name ?? (options.queue as string);
+  const queue = typeof options.queue === 'string' ? options.queue : options.queue.name;
   const deadLetterTo = options.deadLetterQueue ?? deadLetterQueue(queue);
   let stopped = false;
   let current: { connection: ChannelModel; channel: ConfirmChannel; tag: string } | undefined;

@@ -108,7 +108,7 @@ export class WorkerReplies {
     return true;
   }
 
-  /** How many publishes wait now (tests, metrics). */
+  /** How many publishes wait now (tests: nothing is kept once settled). */
   get waitingCount(): number {
     return this.waiting.size;
   }

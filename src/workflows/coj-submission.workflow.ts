@@ -156,10 +156,10 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
           state.lastPublishedAt = published;
         } else {
           state.lastPublishedAt = published.publishedAt;
-          if (published.acknowledgement && acknowledgement === undefined) {
-            takeAcknowledgement(published.acknowledgement);
-            acknowledgedWithPublish = acknowledgement !== undefined;
-            if (acknowledgedWithPublish && published.synced) syncedWithPublish = published.synced.syncedAt;
+          if (published.acknowledgement) {
+            takeAcknowledgement(published.acknowledgement); // a no-op if a signal brought one already
+            acknowledgedWithPublish = acknowledgement === published.acknowledgement;
+            if (acknowledgedWithPublish) syncedWithPublish = published.synced?.syncedAt;
           }
         }
         return;
