@@ -12,11 +12,10 @@ import { openMongo } from '../src/adapters/mongo';
 import { TssStore } from '../src/adapters/tss-store';
 import { TisStore } from '../src/adapters/tis-store';
 import { cojSettings, submitCoj } from '../src/client/coj';
-import { progress } from '../src/client/progress';
 import { cojWorkflowId, type CojSignature, type CojStatus } from '../src/shared/contract';
 import { cpuText, floorProcesses, measureFloor, measureFloorBurst, type CpuCost, type FloorBurst, type FloorFigures } from './floor';
 import { cpuMsPer, readCpu, SHARED_SERVERS, type ProcessGroup } from './cpu';
-import { latency, median, parsePrometheus, pool, round, type Latency } from './measure';
+import { latency, median, parsePrometheus, pool, round, type Latency, type ProgressBars } from './measure';
 import { memoryOf, startBenchSystem } from './bench-system';
 import { freePort } from '../src/local/ports';
 
@@ -32,7 +31,8 @@ export interface CojBenchOptions {
    * one here, the ratios compare a cluster with a single worker. @default 1
    */
   workers: number;
-  progress: boolean;
+  /** Progress bars, given by the CLI (which draws them only on a terminal). */
+  progress: ProgressBars;
 }
 
 /** One burst of CoJs, and the floor either side of it. */
@@ -146,7 +146,7 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
       for (let i = 1; i <= options.bursts; i++) {
         const list = signatures(options.count);
         await seed(store, tis, list);
-        const bar = progress(`CoJs acknowledged (burst ${i} of ${options.bursts})`, list.length, options.progress);
+        const bar = options.progress(`CoJs acknowledged (burst ${i} of ${options.bursts})`, list.length);
         const cpuBefore = readCpu(processes);
         const results = await deliver(list, () => bar.tick());
         const cpu = cpuMsPer(cpuBefore, readCpu(processes), list.length);

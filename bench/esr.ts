@@ -17,18 +17,18 @@ import { declareTopology } from '../src/adapters/amqp-topology';
 import { connectClient } from '../src/adapters/temporal';
 import { dueWindow, EsrStore, type GeneratedAppRecord } from '../src/adapters/esr-store';
 import { requestEsrRun } from '../src/client/esr';
-import { progress } from '../src/client/progress';
 import { startEsrExporter } from '../src/receivers/esr-exporter';
 import { appFileCommandId, DEANERIES } from '../src/shared/contract';
-import { createWorker } from '../src/worker/worker';
+import { startWorker } from '../src/worker/worker';
 import { measureFloor } from './floor';
-import { nowMs, round } from './measure';
+import { nowMs, round, type ProgressBars } from './measure';
 import { startBenchSystem } from './bench-system';
 
 export interface EsrBenchOptions {
   /** Due records per deanery. @default 200 */
   recordsPerDeanery: number;
-  progress: boolean;
+  /** Progress bars, given by the CLI (which draws them only on a terminal). */
+  progress: ProgressBars;
 }
 
 export interface EsrDayFigures {
@@ -64,7 +64,7 @@ export async function runEsrBench(base: Config, options: EsrBenchOptions): Promi
     const exporter = startEsrExporter({ amqpUrl: config.amqp.url, store, filesDir: config.esr.filesDir, log });
     cleanups.push(() => exporter.stop());
     await exporter.ready;
-    const worker = await createWorker(config, log);
+    const worker = await startWorker(config, log, { ensureClusterSetup: false });
     const running = worker.run();
     cleanups.push(async () => {
       worker.worker.shutdown();
@@ -96,7 +96,7 @@ export async function runEsrBench(base: Config, options: EsrBenchOptions): Promi
 
     const viaTemporal = '2090-06-01';
     await seed(viaTemporal);
-    const bar = progress(`ESR day through Temporal (13 x ${options.recordsPerDeanery})`, DEANERIES.length, options.progress);
+    const bar = options.progress(`ESR day through Temporal (13 x ${options.recordsPerDeanery})`, DEANERIES.length);
     let done = 0;
     const t0 = nowMs();
     await requestEsrRun(client, {
@@ -135,7 +135,7 @@ export async function runEsrBench(base: Config, options: EsrBenchOptions): Promi
 }
 
 /** The 13 commands one at a time straight to the exporter (publish, wait for its reply): no Temporal. */
-async function sendStraight(url: string, runDate: string, showProgress: boolean): Promise<number> {
+async function sendStraight(url: string, runDate: string, showProgress: ProgressBars): Promise<number> {
   const connection = await connectAmqp({ url, connectionName: 'tisw-bench-direct' });
   try {
     const channel = await connection.createConfirmChannel();
@@ -143,7 +143,7 @@ async function sendStraight(url: string, runDate: string, showProgress: boolean)
     const { queue } = await channel.assertQueue('', { exclusive: true });
     const waiting = new Map<string, () => void>();
     await channel.consume(queue, (m) => m && waiting.get(String(m.properties.correlationId))?.(), { noAck: true });
-    const bar = progress('ESR day straight to the exporter', DEANERIES.length, showProgress);
+    const bar = showProgress('ESR day straight to the exporter', DEANERIES.length);
     const t0 = nowMs();
     for (const deanery of DEANERIES) {
       const commandId = appFileCommandId(runDate, deanery, 1);

@@ -20,9 +20,8 @@ import { createFloorActivities } from '../src/activities/floor.activities';
 import { ensureServersBuilt } from '../src/local/servers';
 import { startTemporalDevServer } from '../src/local/temporal-dev-server';
 import { freePort } from '../src/local/ports';
-import { progress } from '../src/client/progress';
 import { workflowSource } from '../src/worker/workflow-bundle';
-import { nowMs, onlyLatency, pool, type Latency, type Throughput } from './measure';
+import { nowMs, onlyLatency, pool, type Latency, type Throughput, type ProgressBars } from './measure';
 import { cpuMsPer, readCpu, SHARED_SERVERS, type ProcessGroup } from './cpu';
 
 export type CpuCost = ReturnType<typeof cpuMsPer>;
@@ -39,7 +38,8 @@ export interface FloorOptions {
   amqpRoundTrips: number;
   /** Temporal state in a SQLite file with WAL, as `tisw up` runs it; false: in memory. */
   persist: boolean;
-  progress: boolean;
+  /** Progress bars, given by the CLI (which draws them only on a terminal). */
+  progress: ProgressBars;
   /** The processes whose processor time the burst is charged with (the floor's worker and client run in this process). */
   cpu?: Record<string, ProcessGroup>;
 }
@@ -115,7 +115,7 @@ async function withFloorWorker<T>(address: string, measure: (run: (workflow: Flo
 }
 
 async function oneActivityBurst(options: FloorOptions, run: (workflow: FloorWorkflow) => (i: number) => Promise<unknown>): Promise<FloorBurst> {
-  const bar = progress(`one-activity burst (${options.inFlight} in flight)`, options.burst, options.progress);
+  const bar = options.progress(`one-activity burst (${options.inFlight} in flight)`, options.burst);
   const cpuBefore = options.cpu && readCpu(options.cpu);
   const burst = await pool(options.burst, options.inFlight, run('floorOneActivityWorkflow'), () => bar.tick());
   bar.stop();
@@ -138,7 +138,7 @@ function measureWorkflows(address: string, options: FloorOptions): Promise<Pick<
 }
 
 async function sequential(label: string, options: FloorOptions, task: (i: number) => Promise<unknown>): Promise<Latency> {
-  const bar = progress(label, options.sequential, options.progress);
+  const bar = options.progress(label, options.sequential);
   const result = await pool(options.sequential, 1, task, () => bar.tick());
   bar.stop();
   return onlyLatency(result);
@@ -183,10 +183,10 @@ async function measureAmqpRoundTrip(url: string, options: FloorOptions): Promise
         });
       });
     await pool(WARM_UP, 1, roundTrip);
-    const bar = progress('AMQP round trip, one at a time', options.amqpRoundTrips, options.progress);
+    const bar = options.progress('AMQP round trip, one at a time', options.amqpRoundTrips);
     const one = await pool(options.amqpRoundTrips, 1, roundTrip, () => bar.tick());
     bar.stop();
-    const bar100 = progress('AMQP round trip, 100 in flight', options.amqpRoundTrips, options.progress);
+    const bar100 = options.progress('AMQP round trip, 100 in flight', options.amqpRoundTrips);
     const concurrent = await pool(options.amqpRoundTrips, 100, roundTrip, () => bar100.tick());
     bar100.stop();
     await pub.deleteQueue(requests);

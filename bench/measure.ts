@@ -1,4 +1,16 @@
-/** What every benchmark needs: timing, percentiles and a bounded pool of concurrent work. */
+/** What every benchmark needs: timing, percentiles, a bounded pool of concurrent work, progress bars. */
+
+/** One progress bar; the CLI draws them (src/cli/progress.ts), so the benchmarks need no terminal code. */
+export interface Progress {
+  tick(n?: number): void;
+  stop(): void;
+}
+
+/** Opens a bar for `total` steps. */
+export type ProgressBars = (label: string, total: number) => Progress;
+
+/** For a caller that shows none (the tests, --json). */
+export const noProgress: ProgressBars = () => ({ tick: () => undefined, stop: () => undefined });
 
 export interface Latency {
   count: number;

@@ -3,7 +3,7 @@
 const path = require('node:path');
 const fs = require('node:fs');
 
-const cli = path.join(__dirname, '..', 'dist', 'src', 'client', 'cli.js');
+const cli = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 if (!fs.existsSync(cli)) {
   console.error('tisw: not built yet; run `npm install` (or `npm run build`) in ' + path.dirname(__dirname));
   process.exit(1);

@@ -20,7 +20,7 @@ import { cojSettings, submitCoj, InvalidCojError } from '../src/client/coj';
 import { requestEsrRun, type EsrRunOptions } from '../src/client/esr';
 import { startCojReceiver } from '../src/receivers/coj-receiver';
 import { startEsrExporter } from '../src/receivers/esr-exporter';
-import { createWorker, type TiswWorker } from '../src/worker/worker';
+import { startWorker, type TiswWorker } from '../src/worker/worker';
 import type { Consumer } from '../src/adapters/amqp-consumer';
 import type { TisStore } from '../src/adapters/tis-store';
 import type { TssStore } from '../src/adapters/tss-store';
@@ -89,7 +89,7 @@ describe('bad input, at every entry point', () => {
     ({ client, tss, tis } = stores);
     replies = await replyReader(config);
     quietRuntime(config);
-    worker = await createWorker(config, log);
+    worker = await startWorker(config, log, { ensureClusterSetup: false });
     running = worker.run();
     receivers = [
       startCojReceiver({ amqpUrl: config.amqp.url, tisStore: tis, log }),

@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { loadConfig, type Config } from '../src/config/config';
 import { startEsrExporter, type EsrExporter, type EsrExporterOptions } from '../src/receivers/esr-exporter';
 import { startAcknowledgementListener } from '../src/worker/acknowledgement-listener';
-import { createWorker, installRuntime } from '../src/worker/worker';
+import { quietRuntime, startWorker } from '../src/worker/worker';
 import type { Consumer } from '../src/adapters/amqp-consumer';
 import {
   DEANERIES,
@@ -19,7 +19,8 @@ import { esrRequestWorkflow } from '../src/workflows';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityInterceptorsFactory, WorkerOptions } from '@temporalio/worker';
-import { ensureEsrSchedule, filesOf, requestEsrRun, summariseSchedule } from '../src/client/esr';
+import { filesOf, requestEsrRun } from '../src/client/esr';
+import { ensureEsrSchedule, summariseSchedule } from '../src/client/schedules';
 import { pauseSchedule, testClient, testLogger } from './support/system';
 import { startTcpProxy } from './support/tcp-proxy';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
@@ -50,11 +51,7 @@ describe('the ESR run through the one lane', () => {
     client = await testClient(config);
     listener = startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log: testLogger(config), connectionName: 'test-ack-listener' });
     await listener.ready;
-    try {
-      installRuntime({ ...config, logLevel: 'error' }, testLogger(config));
-    } catch {
-      // installed by another test in this process
-    }
+    quietRuntime(config, 'error', testLogger(config));
   });
   afterAll(async () => {
     await listener.stop();
@@ -72,7 +69,7 @@ describe('the ESR run through the one lane', () => {
     workerOptions: Partial<WorkerOptions> = {},
   ): Promise<T> {
     const cluster = await Promise.all(
-      Array.from({ length: workers }, (_, i) => createWorker(config, testLogger(config), { identity: `esr-test-worker-${i}`, worker: { taskQueue: TASK_QUEUE, ...workerOptions } })),
+      Array.from({ length: workers }, (_, i) => startWorker(config, testLogger(config), { ensureClusterSetup: false, identity: `esr-test-worker-${i}`, worker: { taskQueue: TASK_QUEUE, ...workerOptions } })),
     );
     const running = cluster.map((w) => w.run());
     const exporter =
@@ -163,7 +160,7 @@ describe('the ESR run through the one lane', () => {
   it('waits while the exporter is down, then completes once it is back', async () => {
     const runDate = uniqueRunDate();
     await seedRecords(esr.store, 'EMD', runDate, { due: 1 });
-    const worker = await createWorker(config, testLogger(config), { worker: { taskQueue: TASK_QUEUE } });
+    const worker = await startWorker(config, testLogger(config), { ensureClusterSetup: false, worker: { taskQueue: TASK_QUEUE } });
     const running = worker.run();
     try {
       const handle = await startRun(runDate, ['EMD', 'KSS']);
@@ -255,7 +252,8 @@ describe('the ESR run through the one lane', () => {
     const proxy = await startTcpProxy({ host: amqp.hostname, port: Number(amqp.port || 5672) });
     const viaProxy = new URL(config.amqp.url);
     viaProxy.port = String(proxy.port);
-    const worker = await createWorker({ ...config, amqp: { ...config.amqp, url: viaProxy.toString(), confirmTimeoutMs: 1000 } }, testLogger(config), {
+    const worker = await startWorker({ ...config, amqp: { ...config.amqp, url: viaProxy.toString(), confirmTimeoutMs: 1000 } }, testLogger(config), {
+      ensureClusterSetup: false,
       identity: 'esr-test-worker-behind-proxy',
       worker: { taskQueue: TASK_QUEUE },
     });

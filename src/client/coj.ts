@@ -91,7 +91,7 @@ function signalWithStart(client: Client, { taskQueue, timings }: CojSettings, si
     workflowId: cojWorkflowId(signature.programmeMembershipTisId),
     taskQueue,
     workflowIdReusePolicy,
-    args: [{ signature, timings, stageShownAtStart: true }],
+    args: [{ signature, timings }],
     signal: cojSignatureSignal,
     signalArgs: [signature],
     memo: { signedAt: signature.signedAt },

@@ -1,33 +1,62 @@
 /**
- * The project's Temporal Schedules, created or updated idempotently at every worker start and by
- * `tisw up`: never duplicated, and an operator's pause is kept (only the spec and action are updated).
+ * The project's two Temporal Schedules (the daily ESR app files and the CoJ reconciliation): their
+ * definitions, and their upkeep. Created or updated idempotently at every worker start and by `tisw up`:
+ * never duplicated, and an operator's pause is kept (only the spec, action and policies are updated).
  */
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleHandle, type ScheduleOptions } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleHandle, type ScheduleOptions } from '@temporalio/client';
 import type { Config } from '../config/config';
-import { ESR_SCHEDULE_ID } from '../shared/contract';
+import { ESR_SCHEDULE_ID, ESR_SCHEDULED_WORKFLOW_ID, type EsrRequestInput } from '../shared/contract';
 import { waitFor } from '../local/ports';
-import { esrScheduleDefinition } from './esr';
+import { esrRequestWorkflow } from '../workflows/esr-run.workflow';
+import { cojReconciliationWorkflow } from '../workflows/coj-reconciliation.workflow';
 
 export const SCHEDULE_IDS = { cojReconciliation: 'tisw-coj-reconciliation', esrDaily: ESR_SCHEDULE_ID } as const;
+export type ScheduleId = (typeof SCHEDULE_IDS)[keyof typeof SCHEDULE_IDS];
+
+/**
+ * 13:00 UTC daily, as TIS's cron job ran. Overlap ALLOW_ALL: the lane, not the Schedule, keeps one
+ * generation at a time, and a day that is still retrying a failing deanery must not hold back (or, with
+ * SKIP, lose) the next day's request: it queues in the lane, visibly. Catch-up window 7 days: after an
+ * outage of up to a week each missed day still gets its run, with its own run date (taken from the
+ * scheduled time, see esrRequestWorkflow); beyond that, `tisw esr backfill`.
+ */
+const ESR_CRON = '0 13 * * *';
+
+export function esrScheduleDefinition(taskQueue: string): ScheduleOptions {
+  return {
+    scheduleId: SCHEDULE_IDS.esrDaily,
+    spec: { cronExpressions: [ESR_CRON] },
+    action: {
+      type: 'startWorkflow',
+      workflowType: esrRequestWorkflow,
+      workflowId: ESR_SCHEDULED_WORKFLOW_ID,
+      taskQueue,
+      args: [{} satisfies EsrRequestInput],
+    },
+    policies: { overlap: ScheduleOverlapPolicy.ALLOW_ALL, catchupWindow: 7 * 86_400_000, pauseOnFailure: false },
+    state: { note: 'daily ESR app files (created by tis-workflows)' },
+  };
+}
+
+export function cojReconciliationScheduleDefinition(config: Config): ScheduleOptions {
+  return {
+    scheduleId: SCHEDULE_IDS.cojReconciliation,
+    spec: { intervals: [{ every: config.coj.reconcileEveryMs }] },
+    action: {
+      type: 'startWorkflow',
+      workflowType: cojReconciliationWorkflow,
+      taskQueue: config.temporal.taskQueue,
+      args: [{ olderThanMs: config.coj.reconcileAfterMs }],
+      workflowExecutionTimeout: '30 minutes',
+    },
+    // A run still going when the next is due: skip the next; reconciliation is idempotent.
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10 minutes' },
+    state: { note: 'created by tis-workflows: finds signed CoJs that have no submission workflow' },
+  };
+}
 
 export function scheduleDefinitions(config: Config): ScheduleOptions[] {
-  return [
-    {
-      scheduleId: SCHEDULE_IDS.cojReconciliation,
-      spec: { intervals: [{ every: config.coj.reconcileEveryMs }] },
-      action: {
-        type: 'startWorkflow',
-        workflowType: 'cojReconciliationWorkflow',
-        taskQueue: config.temporal.taskQueue,
-        args: [{ olderThanMs: config.coj.reconcileAfterMs }],
-        workflowExecutionTimeout: '30 minutes',
-      },
-      // A run still going when the next is due: skip the next; reconciliation is idempotent.
-      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10 minutes' },
-      state: { note: 'created by tis-workflows: finds signed CoJs that have no submission workflow' },
-    },
-    esrScheduleDefinition(config.temporal.taskQueue),
-  ];
+  return [cojReconciliationScheduleDefinition(config), esrScheduleDefinition(config.temporal.taskQueue)];
 }
 
 export async function ensureSchedules(client: Client, config: Config): Promise<Array<{ scheduleId: string; outcome: 'created' | 'updated' }>> {
@@ -97,4 +126,56 @@ const RESEND_AFTER_MS = 1_000;
 
 function sameToken(a: Uint8Array | null | undefined, b: Uint8Array | null | undefined): boolean {
   return Buffer.from(a ?? []).equals(Buffer.from(b ?? []));
+}
+
+/** Creates the daily ESR schedule, or brings an existing one up to date keeping its paused state and note. */
+export function ensureEsrSchedule(client: Client, taskQueue: string): Promise<'created' | 'updated'> {
+  return ensureSchedule(client, esrScheduleDefinition(taskQueue));
+}
+
+/** A schedule as `tisw schedule` prints it (and its --json). */
+export interface ScheduleSummary {
+  scheduleId: string;
+  paused: boolean;
+  note: string | null;
+  /** When it fires: cron expressions (UTC), or "every N min" for an interval schedule. */
+  cron: string[];
+  overlap: string;
+  catchupWindowMs: number;
+  nextActionTimes: string[];
+  recentActions: Array<{ scheduledAt: string; takenAt: string; workflowId: string }>;
+  runningWorkflows: string[];
+}
+
+export function summariseSchedule(d: ScheduleDescription): ScheduleSummary {
+  return {
+    scheduleId: d.scheduleId,
+    paused: d.state.paused,
+    note: d.state.note ?? null,
+    cron: [
+      // The server describes a cron spec as calendar entries; the expression reads better.
+      ...(d.scheduleId === SCHEDULE_IDS.esrDaily ? [ESR_CRON] : []),
+      ...(d.spec.intervals ?? []).map((i) => `every ${Math.round(Number(i.every) / 60_000)} min`),
+    ],
+    overlap: String(d.policies.overlap),
+    catchupWindowMs: d.policies.catchupWindow,
+    nextActionTimes: d.info.nextActionTimes.map((t) => t.toISOString()),
+    recentActions: d.info.recentActions.map((a) => ({ scheduledAt: a.scheduledAt.toISOString(), takenAt: a.takenAt.toISOString(), workflowId: a.action.workflow.workflowId ?? '' })),
+    runningWorkflows: d.info.runningActions.map((a) => a.workflow.workflowId),
+  };
+}
+
+export type ScheduleChange = 'describe' | 'pause' | 'unpause' | 'trigger';
+
+/**
+ * What `tisw schedule <change>` does, as an API: first creates or updates the project's schedules
+ * (keeping a pause), then makes the change, and returns the schedule as it now is.
+ */
+export async function changeSchedule(client: Client, config: Config, scheduleId: ScheduleId, change: ScheduleChange, by = 'an operator'): Promise<ScheduleSummary & { ensured: 'created' | 'updated' | undefined }> {
+  const ensured = (await ensureSchedules(client, config)).find((e) => e.scheduleId === scheduleId)?.outcome;
+  const handle = client.schedule.getHandle(scheduleId);
+  if (change === 'pause') await setSchedulePaused(handle, true, `paused with tisw by ${by}`);
+  if (change === 'unpause') await setSchedulePaused(handle, false, 'unpaused with tisw');
+  if (change === 'trigger') await handle.trigger(ScheduleOverlapPolicy.ALLOW_ALL);
+  return { ...summariseSchedule(await handle.describe()), ensured };
 }

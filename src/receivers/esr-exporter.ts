@@ -197,7 +197,7 @@ async function writeFileAtomically(dir: string, name: string, content: string): 
 
 
 /** The exporter as `tisw receivers` runs it: opens the ESR store from the config; stop() closes it too. */
-export async function startEsrReceiver(config: Config, log: Logger): Promise<Consumer> {
+export async function startConfiguredEsrExporter(config: Config, log: Logger): Promise<Consumer> {
   const store = await EsrStore.open(config.mongo.esr, 'tisw-esr-exporter');
   const exporter = startEsrExporter({ amqpUrl: config.amqp.url, store, filesDir: config.esr.filesDir, log });
   return {

@@ -1,6 +1,6 @@
 /**
- * `tisw receivers`: the reference receivers (TIS CoJ receiver, ESR data exporter) in one process, until SIGINT/SIGTERM. Each consumes with
- * manual acks, so stopping hands unfinished messages back to the broker.
+ * The reference receivers (TIS CoJ receiver, ESR data exporter) in one process, as `tisw receivers` and
+ * `tisw up` run them. Each consumes with manual acks, so stopping hands unfinished messages back to the broker.
  */
 import type { Config } from '../config/config';
 import type { Logger } from '../config/logger';
@@ -8,7 +8,7 @@ import { openMongo } from '../adapters/mongo';
 import { TisStore } from '../adapters/tis-store';
 import type { Consumer } from '../adapters/amqp-consumer';
 import { startCojReceiver } from './coj-receiver';
-import { startEsrReceiver } from './esr-exporter';
+import { startConfiguredEsrExporter } from './esr-exporter';
 
 export interface Receivers {
   ready: Promise<void>;
@@ -17,7 +17,7 @@ export interface Receivers {
 
 export async function startReceivers(config: Config, log: Logger): Promise<Receivers> {
   const tis = await openMongo(config.mongo.tis, 'tisw-receivers');
-  const consumers: Consumer[] = [startCojReceiver({ amqpUrl: config.amqp.url, tisStore: new TisStore(tis.db), log }), await startEsrReceiver(config, log)];
+  const consumers: Consumer[] = [startCojReceiver({ amqpUrl: config.amqp.url, tisStore: new TisStore(tis.db), log }), await startConfiguredEsrExporter(config, log)];
   return {
     ready: Promise.all(consumers.map((c) => c.ready)).then(() => undefined),
     async stop() {
@@ -25,16 +25,4 @@ export async function startReceivers(config: Config, log: Logger): Promise<Recei
       await tis.close();
     },
   };
-}
-
-export async function runReceivers(config: Config, log: Logger): Promise<void> {
-  const receivers = await startReceivers(config, log);
-  await receivers.ready;
-  log.info('reference receivers running');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await receivers.stop();
-  log.info('reference receivers stopped');
 }

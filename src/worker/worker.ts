@@ -1,6 +1,8 @@
 /**
- * One worker process: the workflows and activities of tis-workflows on the one task queue. Run several
+ * One worker: the workflows and activities of tis-workflows on the one task queue. Run several
  * (`tisw worker` N times, on one machine or many) and Temporal shares the work among them.
+ * startWorker is the one way a worker starts: `tisw worker` (and so `tisw up` and the CoJ benchmark,
+ * which run `tisw worker` processes), the ESR benchmark and the tests all call it.
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -11,9 +13,13 @@ import { AmqpPublisher } from '../adapters/amqp';
 import { Alerter } from '../adapters/alerts';
 import { EsrStore } from '../adapters/esr-store';
 import { openMongo } from '../adapters/mongo';
-import { clientOver, connectWorker, dataConverter } from '../adapters/temporal';
+import { clientOver, connectClient, connectWorker, dataConverter, ensureSearchAttributes } from '../adapters/temporal';
 import { TssStore } from '../adapters/tss-store';
 import { cojSettings } from '../client/coj';
+import { ensureSchedules } from '../client/schedules';
+import { ensureMonitor } from '../client/monitor';
+import { freePort } from '../local/ports';
+import { startMetricsServer } from './metrics-server';
 import { workerReplyQueue } from '../adapters/amqp-topology';
 import { startAcknowledgementListener } from './acknowledgement-listener';
 import { WorkerReplies } from './worker-replies';
@@ -38,7 +44,57 @@ export interface WorkerOverrides {
   acknowledgementListener?: boolean;
 }
 
-export async function createWorker(config: Config, log: Logger, overrides: WorkerOverrides = {}): Promise<TiswWorker> {
+export interface StartWorkerOptions extends WorkerOverrides {
+  /**
+   * Make sure of what the cluster needs before polling: the search attributes, the two schedules and the
+   * system monitor (idempotent, so every worker of a cluster does it). Tests that own their schedules and
+   * monitor, and the ESR benchmark, say false. @default true
+   */
+  ensureClusterSetup?: boolean;
+}
+
+/**
+ * Starts one worker: the process-wide Temporal runtime (once per process), the Prometheus endpoint on
+ * TISW_METRICS_PORT (unless 0), the cluster's setup, then the worker itself. Resolves once it is created;
+ * `run()` polls until SIGINT/SIGTERM or `worker.shutdown()`, then closes everything it opened.
+ */
+export async function startWorker(config: Config, log: Logger, options: StartWorkerOptions = {}): Promise<TiswWorker> {
+  const { ensureClusterSetup = true, ...overrides } = options;
+  const metricsPort = runtimeInstalled ? 0 : config.metricsPort;
+  const sdkMetricsPort = metricsPort > 0 ? await freePort() : undefined;
+  if (!runtimeInstalled) installRuntime(config, log, sdkMetricsPort);
+  const metrics = metricsPort > 0 ? await startMetricsServer(metricsPort, `http://127.0.0.1:${sdkMetricsPort}/metrics`) : undefined;
+  try {
+    if (ensureClusterSetup) {
+      const client = await connectClient(config.temporal);
+      try {
+        await ensureSearchAttributes(client, config.temporal.namespace);
+        await ensureSchedules(client, config);
+        await ensureMonitor(client, config);
+      } finally {
+        await client.connection.close();
+      }
+    }
+    const worker = await createWorker(config, log, overrides);
+    log.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, address: config.temporal.address }, 'worker polling');
+    return {
+      ...worker,
+      async run() {
+        try {
+          await worker.run();
+        } finally {
+          await metrics?.close();
+          log.info('worker stopped');
+        }
+      },
+    };
+  } catch (err) {
+    await metrics?.close();
+    throw err;
+  }
+}
+
+async function createWorker(config: Config, log: Logger, overrides: WorkerOverrides = {}): Promise<TiswWorker> {
   const name = `tisw-worker@${os.hostname()}:${process.pid}`;
   const closers: Array<() => Promise<unknown>> = [];
   const closeAll = async (): Promise<void> => {
@@ -93,13 +149,16 @@ export async function createWorker(config: Config, log: Logger, overrides: Worke
   }
 }
 
+/** The SDK allows one runtime per process; workers started after the first share it. */
+let runtimeInstalled = false;
+
 /**
  * Installs the process-wide Temporal runtime: SDK logs through our logger, SDK metrics on a loopback
  * Prometheus port (`sdkMetricsPort`; served to scrapers by metrics-server.ts together with ours), and
  * graceful shutdown on SIGINT/SIGTERM (in-flight activities get the grace time).
- * Call once, before creating a worker.
  */
-export function installRuntime(config: Config, log: Logger, sdkMetricsPort?: number): void {
+function installRuntime(config: Config, log: Logger, sdkMetricsPort?: number): void {
+  runtimeInstalled = true;
   const sdkLog = log.child({ component: 'temporal-sdk' });
   const levels: Record<LogLevel, (msg: string, meta?: Record<string, unknown>) => void> = {
     TRACE: (m, meta) => sdkLog.trace(meta ?? {}, m),
@@ -116,7 +175,11 @@ export function installRuntime(config: Config, log: Logger, sdkMetricsPort?: num
   });
 }
 
-/** For the benchmarks, which run a worker in the CLI's process: the SDK's INFO lines would drown the figures. */
-export function quietRuntime(config: Config): void {
-  installRuntime({ ...config, logLevel: 'warn', metricsPort: 0 }, createLogger({ ...config, logLevel: 'warn' }, 'tisw-bench'));
+/**
+ * For a process that runs a worker but is not one (the benchmarks, the tests): the runtime with the SDK's
+ * logs at `logLevel` (its INFO lines would drown the figures) and no metrics port. Call before startWorker.
+ */
+export function quietRuntime(config: Config, logLevel: Config['logLevel'] = 'warn', log: Logger = createLogger({ ...config, logLevel }, 'tisw')): void {
+  if (runtimeInstalled) return;
+  installRuntime({ ...config, logLevel, metricsPort: 0 }, log);
 }

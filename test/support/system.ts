@@ -6,20 +6,12 @@ import { loadConfig, type Config } from '../../src/config/config';
 import { createLogger, type Logger } from '../../src/config/logger';
 import { connectClient } from '../../src/adapters/temporal';
 import { setSchedulePaused } from '../../src/client/schedules';
-import { createWorker, installRuntime, type TiswWorker, type WorkerOverrides } from '../../src/worker/worker';
+import { quietRuntime as installQuietRuntime, startWorker, type StartWorkerOptions, type TiswWorker } from '../../src/worker/worker';
 import type { Client } from '@temporalio/client';
 
-let runtimeInstalled = false;
-
-/** The SDK's own logs through our logger at the test level (warn), instead of its default INFO chatter. */
+/** The SDK's own logs through the test logger (errors only), instead of its default INFO chatter. */
 export function quietRuntime(config: Config): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  try {
-    installRuntime(config, testLogger(config));
-  } catch {
-    // already installed in this process
-  }
+  installQuietRuntime(config, 'error', testLogger(config));
 }
 
 export function testConfig(): Config {
@@ -34,10 +26,10 @@ export async function testClient(config: Config = testConfig()): Promise<Client>
   return connectClient(config.temporal);
 }
 
-/** Runs `fn` while a worker of ours polls the task queue in this process, then shuts it down. */
-export async function withWorker<T>(fn: (worker: TiswWorker) => Promise<T>, config: Config = testConfig(), overrides: WorkerOverrides = {}): Promise<T> {
+/** Runs `fn` while a worker of ours (started as production starts one, without the cluster's schedules and monitor) polls the task queue in this process, then shuts it down. */
+export async function withWorker<T>(fn: (worker: TiswWorker) => Promise<T>, config: Config = testConfig(), overrides: StartWorkerOptions = {}): Promise<T> {
   quietRuntime(config);
-  const worker = await createWorker(config, testLogger(config), overrides);
+  const worker = await startWorker(config, testLogger(config), { ensureClusterSetup: false, ...overrides });
   const running = worker.run();
   try {
     await worker.ready;

@@ -1,8 +1,11 @@
 /**
- * How every command ends and prints: exit 0 on success, 1 on failure, 2 on a usage error; errors are
- * one plain line on stderr with every configured secret scrubbed; `--json` output is one JSON document.
+ * How every command starts, prints and ends: the configuration from the environment, a Temporal client
+ * closed after the command; exit 0 on success, 1 on failure, 2 on a usage error; errors are one plain
+ * line on stderr with every configured secret scrubbed; `--json` output is one JSON document.
  */
+import type { Client } from '@temporalio/client';
 import { ConfigError, loadConfig, type Config } from '../config/config';
+import { connectClient } from '../adapters/temporal';
 import { redactor } from '../config/redact';
 import { InvalidInputError } from '../shared/errors';
 
@@ -25,6 +28,25 @@ export function config(): Config {
   const loaded = loadConfig();
   redact = redactor(loaded.secrets);
   return loaded;
+}
+
+/** Runs `fn` with a Temporal client for the configured namespace, and closes it after. */
+export async function withClient<T>(fn: (client: Client, config: Config) => Promise<T>): Promise<T> {
+  const cfg = config();
+  const client = await connectClient(cfg.temporal);
+  try {
+    return await fn(client, cfg);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** Resolves on the first SIGINT or SIGTERM: how a long-running command waits to be stopped. */
+export function untilStopped(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
 }
 
 export function printJson(value: unknown): void {

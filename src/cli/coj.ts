@@ -1,16 +1,15 @@
 /** `tisw coj …`: submit a CoJ, show where one is, make sure a window of signed CoJs is delivered. */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
-import type { Config } from '../config/config';
-import { connectClient } from '../adapters/temporal';
 import { openMongo } from '../adapters/mongo';
 import { TssStore } from '../adapters/tss-store';
-import { cojSettings, cojStatus, ensureSubmitted, submitCoj } from './coj';
-import { print, printJson, UsageError } from './output';
-import { isoDate, isoInstant, programmeMembershipTisId } from '../shared/messages';
+import { cojSettings, cojStatus, ensureSubmitted, submitCoj, validateSignature } from '../client/coj';
+import { programmeMembershipTisId } from '../shared/messages';
+import { COJ_VERSIONS } from '../shared/contract';
+import { print, printJson, UsageError, withClient } from './output';
+import { instant } from './parse';
 import { progress } from './progress';
 
-export function registerCojCommands(program: Command, config: () => Config): void {
+export function registerCojCommands(program: Command): void {
   const coj = program.command('coj').description('CoJ submissions: TSS -> TIS, acknowledged');
 
   coj
@@ -19,23 +18,16 @@ export function registerCojCommands(program: Command, config: () => Config): voi
     .requiredOption('--programme-membership <id>', 'programme membership TIS id (UUID, or comma-joined numeric ids)')
     .requiredOption('--trainee <id>', 'trainee TIS id')
     .requiredOption('--signed-at <iso>', 'when it was signed, ISO-8601 with a zone, e.g. 2026-11-22T09:30:00Z')
-    .requiredOption('--version <version>', 'GG9, GG10 or GG11')
+    .requiredOption('--version <version>', COJ_VERSIONS.join(', '))
     .option('--json', 'print { workflowId, outcome }')
     .action(async (opts: { programmeMembership: string; trainee: string; signedAt: string; version: string; json?: boolean }) => {
-      const cfg = config();
-      const client = await connectClient(cfg.temporal);
-      try {
-        const result = await submitCoj(client, cojSettings(cfg), {
-          programmeMembershipTisId: opts.programmeMembership,
-          traineeTisId: opts.trainee,
-          signedAt: opts.signedAt,
-          version: opts.version,
-        });
+      // Checked before any connection is opened: a wrong signature is said as such even with Temporal down.
+      const signature = validateSignature({ programmeMembershipTisId: opts.programmeMembership, traineeTisId: opts.trainee, signedAt: opts.signedAt, version: opts.version });
+      await withClient(async (client, cfg) => {
+        const result = await submitCoj(client, cojSettings(cfg), signature);
         if (opts.json) printJson(result);
         else print(`${result.workflowId}: ${result.outcome.replace(/-/g, ' ')}`);
-      } finally {
-        await client.connection.close();
-      }
+      });
     });
 
   coj
@@ -46,8 +38,7 @@ export function registerCojCommands(program: Command, config: () => Config): voi
     .action(async (id: string, opts: { json?: boolean }) => {
       // A malformed id is a usage error, said as such, not "no CoJ submission" after a round trip to Temporal.
       if (!programmeMembershipTisId.safeParse(id).success) throw new UsageError(`programme membership id must be a UUID or a comma-joined list of numeric ids; got "${id}"`);
-      const client = await connectClient(config().temporal);
-      try {
+      await withClient(async (client) => {
         const status = await cojStatus(client, id);
         if (opts.json) return printJson(status);
         print(`CoJ of programme membership ${status.programmeMembershipTisId} (trainee ${status.traineeTisId}), ${status.version}, signed ${status.signedAt}`);
@@ -58,9 +49,7 @@ export function registerCojCommands(program: Command, config: () => Config): voi
         print(`  syncedAt       ${status.syncedAt ?? 'not yet'}`);
         if (status.lateAlertRaisedAt) print(`  late alert     raised ${status.lateAlertRaisedAt}`);
         print(`  workflow       ${status.workflowId} (${status.runStatus.toLowerCase()})`);
-      } finally {
-        await client.connection.close();
-      }
+      });
     });
 
   coj
@@ -72,28 +61,20 @@ export function registerCojCommands(program: Command, config: () => Config): voi
     .action(async (opts: { from: Date; to: Date; json?: boolean }) => {
       // A UsageError, not commander's InvalidArgumentError: thrown from an action, commander would not print that one.
       if (opts.from >= opts.to) throw new UsageError(`--from ${opts.from.toISOString()} must be before --to ${opts.to.toISOString()}`);
-      const cfg = config();
-      const tss = await openMongo(cfg.mongo.tss, 'tisw-cli');
-      const client = await connectClient(cfg.temporal);
-      try {
-        const unsynced = await new TssStore(tss.db).findUnsynced({ from: opts.from, before: opts.to });
-        const bar = progress('CoJs', unsynced.length, !opts.json && process.stderr.isTTY);
-        const results = await ensureSubmitted(client, cojSettings(cfg), unsynced, () => bar.tick());
-        bar.stop();
-        if (opts.json) return printJson(results.map((r) => ({ programmeMembershipTisId: r.signature.programmeMembershipTisId, signedAt: r.signature.signedAt, outcome: r.outcome, ...(r.error && { error: r.error }) })));
-        const count = (o: string): number => results.filter((r) => r.outcome === o).length;
-        print(`${unsynced.length} CoJ(s) signed in the window without syncedAt: ${count('started')} had no workflow (started), ${count('in-flight')} in flight, ${count('resubmitted')} resubmitted, ${count('already-submitted')} already submitted, ${count('invalid')} invalid`);
-        for (const r of results.filter((x) => x.outcome === 'invalid')) print(`  invalid: ${r.signature.programmeMembershipTisId}: ${r.error ?? ''}`);
-      } finally {
-        await client.connection.close();
-        await tss.close();
-      }
+      await withClient(async (client, cfg) => {
+        const tss = await openMongo(cfg.mongo.tss, 'tisw-cli');
+        try {
+          const unsynced = await new TssStore(tss.db).findUnsynced({ from: opts.from, before: opts.to });
+          const bar = progress('CoJs', unsynced.length, !opts.json && process.stderr.isTTY);
+          const results = await ensureSubmitted(client, cojSettings(cfg), unsynced, () => bar.tick());
+          bar.stop();
+          if (opts.json) return printJson(results.map((r) => ({ programmeMembershipTisId: r.signature.programmeMembershipTisId, signedAt: r.signature.signedAt, outcome: r.outcome, ...(r.error && { error: r.error }) })));
+          const count = (o: string): number => results.filter((r) => r.outcome === o).length;
+          print(`${unsynced.length} CoJ(s) signed in the window without syncedAt: ${count('started')} had no workflow (started), ${count('in-flight')} in flight, ${count('resubmitted')} resubmitted, ${count('already-submitted')} already submitted, ${count('invalid')} invalid`);
+          for (const r of results.filter((x) => x.outcome === 'invalid')) print(`  invalid: ${r.signature.programmeMembershipTisId}: ${r.error ?? ''}`);
+        } finally {
+          await tss.close();
+        }
+      });
     });
-}
-
-/** An ISO date (midnight UTC) or instant that exists: new Date() alone would take 2026-02-30 as 2 March. */
-function instant(value: string): Date {
-  if (isoDate.safeParse(value).success) return new Date(`${value}T00:00:00Z`);
-  if (isoInstant.safeParse(value).success) return new Date(value);
-  throw new InvalidArgumentError(`expected a real ISO date (YYYY-MM-DD) or instant with a zone, got "${value}"`);
 }

@@ -1,0 +1,66 @@
+/** `tisw bench floor|coj|esr`: the benchmarks (bench/), each printing its figures beside the floor measured in the same run. */
+import type { Command } from 'commander';
+import { quietRuntime } from '../worker/worker';
+import { printFloor, runFloorBench } from '../../bench/floor';
+import { printCoj, runCojBench } from '../../bench/coj';
+import { printEsrBench, runEsrBench } from '../../bench/esr';
+import { config, print, printJson } from './output';
+import { positiveInt } from './parse';
+import { progressBars } from './progress';
+
+export function registerBenchCommands(program: Command): void {
+  const bench = program.command('bench').description('benchmarks; each prints its figures beside the floor measured in the same run');
+  bench
+    .command('floor')
+    .description('the floor: a one-activity workflow (one at a time, and a burst), a workflow with no activity, the bare AMQP round trip')
+    .option('--burst <n>', 'workflows in the burst', positiveInt, 1000)
+    .option('--in-flight <n>', 'workflows in flight during the burst', positiveInt, 50)
+    .option('--sequential <n>', 'workflows run one at a time, for latency', positiveInt, 200)
+    .option('--amqp <n>', 'AMQP round trips, for each of one at a time and 100 in flight', positiveInt, 2000)
+    .option('--in-memory', 'Temporal keeps its state in memory instead of a SQLite file')
+    .option('--json', 'print the figures as JSON')
+    .action(async (opts: { burst: number; inFlight: number; sequential: number; amqp: number; inMemory?: boolean; json?: boolean }) => {
+      const cfg = config();
+      quietRuntime(cfg);
+      const figures = await runFloorBench(cfg, {
+        burst: opts.burst,
+        inFlight: opts.inFlight,
+        sequential: opts.sequential,
+        amqpRoundTrips: opts.amqp,
+        persist: !opts.inMemory,
+        progress: progressBars(opts.json),
+      });
+      if (opts.json) printJson(figures);
+      else printFloor(figures, print);
+    });
+
+  bench
+    .command('coj')
+    .description('N CoJs as a burst through a throwaway copy of the system: rate, latency to syncedAt, worker memory, beside the floor')
+    .option('--count <n>', 'CoJs in the burst', positiveInt, 2000)
+    .option('--in-flight <n>', 'concurrent submit calls', positiveInt, 50)
+    .option('--floor-burst <n>', 'workflows in the floor burst measured in the same run', positiveInt, 1000)
+    .option('--bursts <n>', 'bursts of --count one after another, each between two floor bursts (the ratios are the medians; the worker\'s memory is read after each)', positiveInt, 3)
+    .option('--workers <n>', 'tisw worker processes, a cluster (the floor keeps one worker)', positiveInt, 1)
+    .option('--json', 'print the figures as JSON')
+    .action(async (opts: { count: number; inFlight: number; floorBurst: number; bursts: number; workers: number; json?: boolean }) => {
+      const cfg = config();
+      quietRuntime(cfg);
+      const figures = await runCojBench(cfg, { count: opts.count, inFlight: opts.inFlight, floorBurst: opts.floorBurst, bursts: opts.bursts, workers: opts.workers, progress: progressBars(opts.json) });
+      if (opts.json) printJson(figures);
+      else printCoj(figures, print);
+    });
+
+  bench
+    .command('esr')
+    .description('one ESR day (13 deaneries x R due records) through Temporal and straight to the exporter, with the floor, on throwaway servers')
+    .option('--records <n>', 'due records per deanery', positiveInt, 200)
+    .option('--json', 'print the figures as JSON')
+    .action(async (opts: { records: number; json?: boolean }) => {
+      const cfg = config();
+      quietRuntime(cfg);
+      const figures = await runEsrBench(cfg, { recordsPerDeanery: opts.records, progress: progressBars(opts.json) });
+      if (opts.json) printJson(figures);
+      else printEsrBench(figures, print);
+    });
+}
