@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { CONFIG_VARIABLES } from '../config/config';
+import { configHelp } from '../config/config';
 import { createLogger } from '../config/logger';
 import { connectClient, ensureSearchAttributes } from '../adapters/temporal';
 import { probeWorkflowId } from '../shared/contract';
@@ -29,7 +29,7 @@ export function buildProgram(): Command {
   const program = new Command('tisw')
     .description('Operate tis-workflows: durable CoJ submission and daily ESR app files on Temporal')
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', `\nConfiguration comes from the environment:\n${CONFIG_VARIABLES.map(([n, m]) => `  ${n}\n      ${m}`).join('\n')}`)
+    .addHelpText('after', configHelp())
     .exitOverride();
 
   program
