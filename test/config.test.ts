@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '../src/config/config';
+import { CONFIG_TABLE, ConfigError, loadConfig } from '../src/config/config';
 import { redactor } from '../src/config/redact';
 import { createLogger } from '../src/config/logger';
 
@@ -28,9 +28,32 @@ describe('the config loader', () => {
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
     [{ TISW_CODEC_ALLOWED_ORIGINS: 'https://ui.example.net/path' }, /TISW_CODEC_ALLOWED_ORIGINS must be comma-separated origins/],
     [{ TISW_CODEC_PORT: 'x' }, /TISW_CODEC_PORT must be a whole number/],
+    [{ TEMPORAL_TLS: 'yes' }, /TEMPORAL_TLS must be true or false/],
+    [{ COJ_REPLY_WAIT_SECONDS: '9' }, /COJ_REPLY_WAIT_SECONDS must be a whole number from 0 to 8/],
+    [{ TISW_PAYLOAD_KEY: 'c2hvcnQ=' }, /TISW_PAYLOAD_KEY must be 32 bytes in base64/],
+    [{ TISW_ALERT_WEBHOOK_URL: 'ftp://hooks.example.net/x' }, /TISW_ALERT_WEBHOOK_URL must start with http:\/\/ or https:\/\//],
+    [{ TISW_POSTGRESQL_URL: 'postgres://127.0.0.1:5432' }, /TISW_POSTGRESQL_URL must name a database/],
   ])('stops on %j with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('gives the timings their documented defaults, in milliseconds', () => {
+    const config = loadConfig({});
+    expect(config.coj).toEqual({ slaMs: 900_000, resendInitialMs: 60_000, resendMaxMs: 600_000, replyWaitMs: 5_000, reconcileEveryMs: 120_000, reconcileAfterMs: 120_000 });
+    expect(config.monitor).toEqual({ intervalMs: 30_000, idleAfterMs: 120_000, ackBacklog: 100 });
+    expect({ confirm: config.amqp.confirmTimeoutMs, metrics: config.metricsPort, log: config.logLevel }).toEqual({ confirm: 10_000, metrics: 9464, log: 'info' });
+    expect(loadConfig({ COJ_RECONCILE_EVERY_MINUTES: '10', MONITOR_INTERVAL_SECONDS: '1' })).toMatchObject({ coj: { reconcileEveryMs: 600_000 }, monitor: { intervalMs: 1000 } });
+  });
+
+  it.each(Object.keys(CONFIG_TABLE).filter((name) => !('readBy' in CONFIG_TABLE[name as keyof typeof CONFIG_TABLE])))('names %s when its value is wrong, or takes any value', (name) => {
+    // Every variable the loader reads either accepts this value or stops with a message naming it.
+    try {
+      loadConfig({ [name]: 'not://a valid|value', TEMPORAL_TLS_CERT: name === 'TEMPORAL_TLS_KEY' ? '/c' : undefined });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(new RegExp(`^${name}\\b`));
+    }
   });
 
   it('reads per-store MongoDB URIs, each with its own database, falling back to MONGODB_URI', () => {

@@ -6,7 +6,7 @@
  * src/receivers, src/local and bench/.
  */
 import { Command, CommanderError } from 'commander';
-import { CONFIG_VARIABLES } from '../config/config';
+import { configHelp } from '../config/config';
 import { registerLocalCommands } from './local';
 import { registerOpsCommands } from './ops';
 import { registerCojCommands } from './coj';
@@ -19,7 +19,7 @@ export function buildProgram(): Command {
   const program = new Command('tisw')
     .description('Operate tis-workflows: durable CoJ submission and daily ESR app files on Temporal')
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', `\nConfiguration comes from the environment:\n${CONFIG_VARIABLES.map(([n, m]) => `  ${n}\n      ${m}`).join('\n')}`)
+    .addHelpText('after', configHelp())
     .exitOverride();
   registerLocalCommands(program);
   registerOpsCommands(program);

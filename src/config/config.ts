@@ -3,6 +3,10 @@
  * once at start; a wrong or missing value stops it with a message naming the variable and what is
  * expected. Values that may hold a secret (passwords inside URLs, API keys) are never echoed: they are
  * collected in `secrets` so that logs and error messages can scrub them (see redact.ts).
+ *
+ * Every environment variable is stated once, in CONFIG_TABLE: its default, how it is checked and one line
+ * of documentation. The loader, `tisw --help` (configHelp) and docs/configuration.md (configMarkdown,
+ * written by `npm run docs:config`, checked by test/config-doc.test.ts) are all read from it.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -19,84 +23,87 @@ export interface TemporalTls {
   serverNameOverride?: string;
 }
 
+/** What loadConfig returns. Each field's variable, default and meaning: CONFIG_TABLE. */
 export interface Config {
   temporal: {
-    /** host:port of the Temporal frontend. @default 127.0.0.1:7233 */
+    /** TEMPORAL_ADDRESS */
     address: string;
-    /** @default default */
+    /** TEMPORAL_NAMESPACE */
     namespace: string;
-    /** The task queue our workers poll. @default tis-workflows */
+    /** TEMPORAL_TASK_QUEUE */
     taskQueue: string;
-    /** TLS settings; present when any TEMPORAL_TLS_* is set or an API key is given. */
+    /** Present when TEMPORAL_TLS, any TEMPORAL_TLS_* or an API key is given. */
     tls?: TemporalTls;
-    /** Temporal Cloud API key (implies TLS). Secret. */
+    /** TEMPORAL_API_KEY (implies TLS). Secret. */
     apiKey?: string;
-    /** 32-byte key (TISW_PAYLOAD_KEY, base64) to encrypt payloads in Temporal's history; unset: not encrypted. Secret. */
+    /** TISW_PAYLOAD_KEY, decoded; unset: payloads not encrypted. Secret. */
     payloadKey?: Buffer;
   };
   amqp: {
-    /** amqp:// or amqps:// URL, with credentials and vhost. @default amqp://guest:guest@127.0.0.1:5672 */
+    /** AMQP_URL */
     url: string;
-    /** How long a publish waits for the broker's confirm before it counts as failed. @default 10000 */
+    /** AMQP_CONFIRM_TIMEOUT_MS */
     confirmTimeoutMs: number;
   };
   mongo: {
-    /** One URI per store; each names its database in the path. Default: MONGODB_URI for all three. */
+    /** TSS_MONGODB_URI, TIS_MONGODB_URI, ESR_MONGODB_URI; each falls back to MONGODB_URI. */
     tss: MongoTarget;
     tis: MongoTarget;
     esr: MongoTarget;
   };
   local: {
-    /** Where `tisw up` keeps Temporal's state, FerretDB's SQLite files, app files. */
+    /** TISW_DATA_DIR */
     dataDir: string;
-    /** Port of the Temporal UI served by the local dev server. @default 8233 */
+    /** TISW_TEMPORAL_UI_PORT */
     temporalUiPort: number;
-    /** PostgreSQL database behind the local FerretDB. @default postgres://postgres@127.0.0.1:5432/tisw_local */
+    /** TISW_POSTGRESQL_URL */
     postgresUrl: string;
   };
   codecServer: {
-    /** Port of `tisw codec-server` (and of the one `tisw up` starts when TISW_PAYLOAD_KEY is set). @default 8234 */
+    /** TISW_CODEC_PORT */
     port: number;
-    /** Origins of the Temporal UI pages that may call it. @default the local UI: http://127.0.0.1:<ui port>, http://localhost:<ui port> */
+    /** TISW_CODEC_ALLOWED_ORIGINS */
     allowedOrigins: string[];
   };
   alerts: {
-    /** Slack-compatible incoming webhook; undefined: alerts go to the log and the counter only. Secret. */
+    /** TISW_ALERT_WEBHOOK_URL; undefined: alerts go to the log and the counter only. Secret. */
     webhookUrl?: string;
   };
   coj: {
-    /** A CoJ not acknowledged this long after it was signed is late: one alert. @default 900 s */
+    /** COJ_SLA_SECONDS, in ms */
     slaMs: number;
-    /** First wait for TIS's acknowledgement before publishing again; doubles up to resendMaxMs. @default 60 s */
+    /** COJ_RESEND_INITIAL_SECONDS, in ms */
     resendInitialMs: number;
-    /** @default 600 s */
+    /** COJ_RESEND_MAX_SECONDS, in ms */
     resendMaxMs: number;
-    /** How long a signature's first publish waits in the worker for TIS's reply (WorkerReplies); 0: never. @default 5 s */
+    /** COJ_REPLY_WAIT_SECONDS, in ms (WorkerReplies) */
     replyWaitMs: number;
-    /** Reconciliation: how often it runs. @default 2 min */
+    /** COJ_RECONCILE_EVERY_MINUTES, in ms */
     reconcileEveryMs: number;
-    /** Reconciliation: a CoJ signed longer ago than this with syncedAt null must have a workflow. @default 120 s */
+    /** COJ_RECONCILE_AFTER_SECONDS, in ms */
     reconcileAfterMs: number;
   };
   monitor: {
-    /** How often the system monitor looks at the broker. @default 30 s */
+    /** MONITOR_INTERVAL_SECONDS, in ms */
     intervalMs: number;
-    /** A queue with messages ready and no consumer (or no progress) this long is idle: one alert. @default 120 s */
+    /** MONITOR_IDLE_AFTER_SECONDS, in ms */
     idleAfterMs: number;
-    /** The acknowledgement queue holding more than this many replies is growing: one alert. @default 100 */
+    /** MONITOR_ACK_BACKLOG */
     ackBacklog: number;
   };
   esr: {
-    /** Where the reference ESR data exporter writes app files (S3 in production). @default <dataDir>/esr-files */
+    /** TISW_ESR_FILES_DIR */
     filesDir: string;
   };
-  /** Port of the worker's Prometheus endpoint; 0 turns it off. @default 9464 */
+  /** TISW_METRICS_PORT; 0 turns the endpoint off. */
   metricsPort: number;
-  /** @default info */
-  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** LOG_LEVEL */
+  logLevel: LogLevel;
   /** Every configured value that must never be printed. */
   secrets: string[];
 }
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface MongoTarget {
   uri: string;
@@ -109,140 +116,80 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-const DEFAULTS = {
-  TEMPORAL_ADDRESS: '127.0.0.1:7233',
-  TEMPORAL_NAMESPACE: 'default',
-  TEMPORAL_TASK_QUEUE: TASK_QUEUE,
-  AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672',
-  AMQP_CONFIRM_TIMEOUT_MS: '10000',
-  MONGODB_URI: 'mongodb://127.0.0.1:27017/tisw',
-  TISW_TEMPORAL_UI_PORT: '8233',
-  TISW_POSTGRESQL_URL: 'postgres://postgres@127.0.0.1:5432/tisw_local',
-  TISW_METRICS_PORT: '9464',
-  TISW_CODEC_PORT: '8234',
-  LOG_LEVEL: 'info',
-  COJ_SLA_SECONDS: '900',
-  COJ_RESEND_INITIAL_SECONDS: '60',
-  COJ_RESEND_MAX_SECONDS: '600',
-  // Well inside Temporal's 10 s workflow-task timeout, which the wait runs within.
-  COJ_REPLY_WAIT_SECONDS: '5',
-  // 2 min and 120 s: a CoJ saved but never given a workflow is alerted within 4 min of signing (README, "Detection time").
-  COJ_RECONCILE_EVERY_MINUTES: '2',
-  COJ_RECONCILE_AFTER_SECONDS: '120',
-  MONITOR_INTERVAL_SECONDS: '30',
-  MONITOR_IDLE_AFTER_SECONDS: '120',
-  MONITOR_ACK_BACKLOG: '100',
-} as const;
+/** How one variable's value is checked and turned into what the Config holds. */
+export interface ValueType<T> {
+  /** What a value must look like, for the documentation. */
+  readonly accepts: string;
+  /** Throws ConfigError naming the variable; records any secret the value holds before it can be echoed. */
+  parse(value: string, name: string, secrets: Set<string>): T;
+}
 
-/** Reads and validates the environment; throws ConfigError naming the first wrong variable. */
-export function loadConfig(env: Env = process.env): Config {
-  const secrets = new Set<string>();
-  const get = (name: keyof typeof DEFAULTS): string => nonEmpty(env[name]) ?? DEFAULTS[name];
+export interface ConfigVariable<T = unknown> {
+  readonly doc: string;
+  readonly type: ValueType<T>;
+  /** Used when the variable is unset or blank, parsed as a set value would be. Absent: optional, or derived by the loader. */
+  readonly default?: string;
+  /** The default as the documentation shows it, where it is not `default` itself (markdown). */
+  readonly shownDefault?: string;
+  /** The whole value is a credential: it joins `secrets` and is never shown. */
+  readonly secret?: true;
+  /** Read outside loadConfig (a shell script, a process launcher); listed here so that it is documented once. */
+  readonly readBy?: string;
+}
 
-  const apiKey = nonEmpty(env.TEMPORAL_API_KEY);
-  if (apiKey) secrets.add(apiKey);
-  const tls = temporalTls(env, apiKey !== undefined);
+// ---- value types --------------------------------------------------------------------------------------
 
-  const mongoDefault = nonEmpty(env.MONGODB_URI) ?? DEFAULTS.MONGODB_URI;
-  const mongo = (name: string): MongoTarget =>
-    mongoTarget(name, nonEmpty(env[name]) ?? mongoDefault, secrets);
-
-  const config: Config = {
-    temporal: {
-      address: hostPort('TEMPORAL_ADDRESS', get('TEMPORAL_ADDRESS')),
-      namespace: parse('TEMPORAL_NAMESPACE', get('TEMPORAL_NAMESPACE'), z.string().regex(/^[\w.-]+$/), 'a namespace name'),
-      taskQueue: parse('TEMPORAL_TASK_QUEUE', get('TEMPORAL_TASK_QUEUE'), z.string().regex(/^[\w.-]{1,200}$/), 'a task queue name (letters, digits, _ . -)'),
-      ...(tls && { tls }),
-      ...(apiKey !== undefined && { apiKey }),
-      ...payloadKey(nonEmpty(env.TISW_PAYLOAD_KEY), secrets),
+function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER, unit = 1): ValueType<number> {
+  return {
+    accepts: max === Number.MAX_SAFE_INTEGER ? `whole number ≥ ${min}` : `whole number ${min}–${max}`,
+    parse(value, name) {
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || n < min || n > max) {
+        throw new ConfigError(`${name} must be a whole number from ${min} to ${max}; got "${value}"`);
+      }
+      return n * unit;
     },
-    amqp: {
-      url: amqpUrl(get('AMQP_URL'), secrets),
-      confirmTimeoutMs: integer('AMQP_CONFIRM_TIMEOUT_MS', get('AMQP_CONFIRM_TIMEOUT_MS'), 1),
-    },
-    mongo: {
-      tss: mongo('TSS_MONGODB_URI'),
-      tis: mongo('TIS_MONGODB_URI'),
-      esr: mongo('ESR_MONGODB_URI'),
-    },
-    local: {
-      dataDir: path.resolve(
-        nonEmpty(env.TISW_DATA_DIR) ??
-          path.join(nonEmpty(env.XDG_DATA_HOME) ?? path.join(nonEmpty(env.HOME) ?? os.homedir(), '.local', 'share'), 'tis-workflows'),
-      ),
-      temporalUiPort: integer('TISW_TEMPORAL_UI_PORT', get('TISW_TEMPORAL_UI_PORT'), 1, 65535),
-      postgresUrl: postgresUrl(get('TISW_POSTGRESQL_URL'), secrets),
-    },
-    codecServer: { port: integer('TISW_CODEC_PORT', get('TISW_CODEC_PORT'), 0, 65535), allowedOrigins: [] },
-    alerts: webhook(nonEmpty(env.TISW_ALERT_WEBHOOK_URL), secrets),
-    coj: {
-      slaMs: 1000 * integer('COJ_SLA_SECONDS', get('COJ_SLA_SECONDS'), 1),
-      resendInitialMs: 1000 * integer('COJ_RESEND_INITIAL_SECONDS', get('COJ_RESEND_INITIAL_SECONDS'), 1),
-      resendMaxMs: 1000 * integer('COJ_RESEND_MAX_SECONDS', get('COJ_RESEND_MAX_SECONDS'), 1),
-      replyWaitMs: 1000 * integer('COJ_REPLY_WAIT_SECONDS', get('COJ_REPLY_WAIT_SECONDS'), 0, 8),
-      reconcileEveryMs: 60_000 * integer('COJ_RECONCILE_EVERY_MINUTES', get('COJ_RECONCILE_EVERY_MINUTES'), 1),
-      reconcileAfterMs: 1000 * integer('COJ_RECONCILE_AFTER_SECONDS', get('COJ_RECONCILE_AFTER_SECONDS'), 0),
-    },
-    monitor: {
-      intervalMs: 1000 * integer('MONITOR_INTERVAL_SECONDS', get('MONITOR_INTERVAL_SECONDS'), 1),
-      idleAfterMs: 1000 * integer('MONITOR_IDLE_AFTER_SECONDS', get('MONITOR_IDLE_AFTER_SECONDS'), 0),
-      ackBacklog: integer('MONITOR_ACK_BACKLOG', get('MONITOR_ACK_BACKLOG'), 1),
-    },
-    esr: { filesDir: '' },
-    metricsPort: integer('TISW_METRICS_PORT', get('TISW_METRICS_PORT'), 0, 65535),
-    logLevel: parse('LOG_LEVEL', get('LOG_LEVEL'), z.enum(['debug', 'info', 'warn', 'error']), 'one of debug, info, warn, error'),
-    secrets: [],
   };
-  config.esr.filesDir = path.resolve(nonEmpty(env.TISW_ESR_FILES_DIR) ?? path.join(config.local.dataDir, 'esr-files'));
-  config.codecServer.allowedOrigins = origins(nonEmpty(env.TISW_CODEC_ALLOWED_ORIGINS), config.local.temporalUiPort);
-  config.secrets = [...secrets];
-  return config;
+}
+/** Seconds in the environment, milliseconds in the Config. */
+const seconds = (min: number, max?: number): ValueType<number> => wholeNumber(min, max, 1000);
+/** Minutes in the environment, milliseconds in the Config. */
+const minutes = (min: number): ValueType<number> => wholeNumber(min, undefined, 60_000);
+const port = (min: 0 | 1): ValueType<number> => wholeNumber(min, 65535);
+
+function matching<T extends string>(schema: z.ZodType<T>, expected: string, accepts = expected): ValueType<T> {
+  return {
+    accepts,
+    parse(value, name) {
+      const result = schema.safeParse(value);
+      if (!result.success) throw new ConfigError(`${name} must be ${expected}; got "${value}"`);
+      return result.data;
+    },
+  };
 }
 
-/** Comma-separated origins (scheme://host[:port], as a browser sends them); default: the local Temporal UI. */
-function origins(value: string | undefined, uiPort: number): string[] {
-  if (value === undefined) return [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`];
-  return value.split(',').map((origin) => {
-    const trimmed = origin.trim().replace(/\/$/, '');
-    let url: URL | undefined;
-    try {
-      url = new URL(trimmed);
-    } catch {
-      // reported below
+const text: ValueType<string> = { accepts: 'text', parse: (value) => value };
+const filePath: ValueType<string> = { accepts: 'file path', parse: (value) => value };
+const directory: ValueType<string> = { accepts: 'directory', parse: (value) => path.resolve(value) };
+
+const hostPort: ValueType<string> = {
+  accepts: 'host:port',
+  parse(value, name) {
+    const match = /^(\[[0-9a-fA-F:]+\]|[\w.-]+):(\d{1,5})$/.exec(value);
+    if (!match || Number(match[2]) > 65535) {
+      throw new ConfigError(`${name} must be host:port, e.g. 127.0.0.1:7233 or my-ns.tmprl.cloud:7233; got "${value}"`);
     }
-    if (!url || !/^https?:$/.test(url.protocol) || url.origin !== trimmed) {
-      throw new ConfigError(`TISW_CODEC_ALLOWED_ORIGINS must be comma-separated origins like https://temporal-ui.example.net; got "${origin.trim()}"`);
-    }
-    return trimmed;
-  });
-}
+    return value;
+  },
+};
 
-function nonEmpty(value: string | undefined): string | undefined {
-  const trimmed = value?.trim();
-  return trimmed ? trimmed : undefined;
-}
-
-function parse<T>(name: string, value: string, schema: z.ZodType<T>, expected: string): T {
-  const result = schema.safeParse(value);
-  if (!result.success) throw new ConfigError(`${name} must be ${expected}; got "${value}"`);
-  return result.data;
-}
-
-function integer(name: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) {
-    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}; got "${value}"`);
-  }
-  return n;
-}
-
-function hostPort(name: string, value: string): string {
-  const match = /^(\[[0-9a-fA-F:]+\]|[\w.-]+):(\d{1,5})$/.exec(value);
-  if (!match || Number(match[2]) > 65535) {
-    throw new ConfigError(`${name} must be host:port, e.g. 127.0.0.1:7233 or my-ns.tmprl.cloud:7233; got "${value}"`);
-  }
-  return value;
-}
+const boolean: ValueType<boolean> = {
+  accepts: '`true` or `false`',
+  parse(value, name) {
+    if (value !== 'true' && value !== 'false') throw new ConfigError(`${name} must be true or false; got "${value}"`);
+    return value === 'true';
+  },
+};
 
 /** Parses a URL with credentials; records the password as a secret; never echoes the value on error. */
 function urlWithSecret(name: string, value: string, schemes: string[], example: string, secrets: Set<string>): URL {
@@ -263,100 +210,280 @@ function urlWithSecret(name: string, value: string, schemes: string[], example: 
   return url;
 }
 
-function amqpUrl(value: string, secrets: Set<string>): string {
-  urlWithSecret('AMQP_URL', value, ['amqp:', 'amqps:'], 'amqp://user:password@host:5672/vhost', secrets);
-  return value;
+const amqpUrl: ValueType<string> = {
+  accepts: '`amqp://` or `amqps://` URL',
+  parse(value, name, secrets) {
+    urlWithSecret(name, value, ['amqp:', 'amqps:'], 'amqp://user:password@host:5672/vhost', secrets);
+    return value;
+  },
+};
+
+const postgresUrl: ValueType<string> = {
+  accepts: '`postgres://` URL naming a database',
+  parse(value, name, secrets) {
+    const url = urlWithSecret(name, value, ['postgres:', 'postgresql:'], 'postgres://postgres@127.0.0.1:5432/tisw_local', secrets);
+    if (url.pathname.length <= 1) throw new ConfigError(`${name} must name a database in its path, e.g. /tisw_local`);
+    return value;
+  },
+};
+
+const webhookUrl: ValueType<string> = {
+  accepts: '`https://` URL',
+  parse(value, name, secrets) {
+    urlWithSecret(name, value, ['http:', 'https:'], 'https://hooks.slack.com/services/…', secrets);
+    return value;
+  },
+};
+
+const payloadKey: ValueType<Buffer> = {
+  accepts: '32 bytes, base64',
+  parse(value, name) {
+    const key = Buffer.from(value, 'base64');
+    if (key.length !== 32 || key.toString('base64') !== value) {
+      throw new ConfigError(`${name} must be 32 bytes in base64 (e.g. from \`openssl rand -base64 32\`); the value is not shown`);
+    }
+    return key;
+  },
+};
+
+const mongoUri: ValueType<MongoTarget> = {
+  accepts: '`mongodb://` or `mongodb+srv://` URI naming a database',
+  parse(value, name, secrets) {
+    const example = 'mongodb://user:password@host:27017/tisw?authSource=admin';
+    // mongodb+srv URLs and comma-separated host lists are valid MongoDB URIs but not WHATWG URLs,
+    // so the database is read from the path by hand rather than through new URL().
+    const match = /^(mongodb(?:\+srv)?):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?]+)(?:\/([^?]*))?(?:\?.*)?$/.exec(value);
+    if (!match) throw new ConfigError(`${name} must be a URI like ${example} (the value is not shown: it may hold a password)`);
+    const password = match[3];
+    if (password) {
+      secrets.add(password);
+      secrets.add(decodeURIComponent(password));
+    }
+    const database = decodeURIComponent(match[5] ?? '');
+    if (!/^[\w-]{1,63}$/.test(database)) {
+      throw new ConfigError(`${name} must name its database in the path (letters, digits, _ or -), like ${example}`);
+    }
+    return { uri: value, database };
+  },
+};
+
+/** Comma-separated origins (scheme://host[:port], as a browser sends them). */
+const origins: ValueType<string[]> = {
+  accepts: 'comma-separated origins',
+  parse(value, name) {
+    return value.split(',').map((origin) => {
+      const trimmed = origin.trim().replace(/\/$/, '');
+      let url: URL | undefined;
+      try {
+        url = new URL(trimmed);
+      } catch {
+        // reported below
+      }
+      if (!url || !/^https?:$/.test(url.protocol) || url.origin !== trimmed) {
+        throw new ConfigError(`${name} must be comma-separated origins like https://temporal-ui.example.net; got "${origin.trim()}"`);
+      }
+      return trimmed;
+    });
+  },
+};
+
+// ---- the table ----------------------------------------------------------------------------------------
+
+/** Every environment variable of tis-workflows, once, in the order the documentation lists them. */
+export const CONFIG_TABLE = {
+  TEMPORAL_ADDRESS: { doc: 'address of the Temporal frontend (gRPC)', type: hostPort, default: '127.0.0.1:7233' },
+  TEMPORAL_NAMESPACE: { doc: 'Temporal namespace', type: matching(z.string().regex(/^[\w.-]+$/), 'a namespace name'), default: 'default' },
+  TEMPORAL_TASK_QUEUE: {
+    doc: 'the task queue the workers poll and clients start runs on',
+    type: matching(z.string().regex(/^[\w.-]{1,200}$/), 'a task queue name (letters, digits, _ . -)'),
+    default: TASK_QUEUE,
+  },
+  TEMPORAL_TLS: { doc: '`true`: TLS with the system CAs (implied by any other `TEMPORAL_TLS_*` or an API key)', type: boolean, default: 'false' },
+  TEMPORAL_TLS_CERT: { doc: 'client certificate (PEM) for mTLS; set together with `TEMPORAL_TLS_KEY`', type: filePath },
+  TEMPORAL_TLS_KEY: { doc: 'client private key (PEM) for mTLS; set together with `TEMPORAL_TLS_CERT`', type: filePath },
+  TEMPORAL_TLS_CA: { doc: "CA bundle (PEM) to trust for the server's certificate", type: filePath, shownDefault: 'system CAs' },
+  TEMPORAL_TLS_SERVER_NAME: { doc: 'server name to verify instead of the host in `TEMPORAL_ADDRESS`', type: text },
+  TEMPORAL_API_KEY: { doc: 'Temporal Cloud API key (implies TLS)', type: text, secret: true },
+  TISW_PAYLOAD_KEY: {
+    doc: "encrypt every payload in Temporal's history (AES-256-GCM); every worker and client needs the same key",
+    type: payloadKey,
+    secret: true,
+    shownDefault: 'not encrypted',
+  },
+  TISW_CODEC_PORT: { doc: 'port of `tisw codec-server` (and of the one `tisw up` starts when `TISW_PAYLOAD_KEY` is set)', type: port(0), default: '8234' },
+  TISW_CODEC_ALLOWED_ORIGINS: {
+    doc: 'origins of the Temporal UI pages allowed to call the codec server',
+    type: origins,
+    shownDefault: 'the local UI: `http://127.0.0.1:<ui port>,http://localhost:<ui port>`',
+  },
+  AMQP_URL: { doc: 'RabbitMQ, with credentials and vhost: `amqps://user:password@host:port/vhost`', type: amqpUrl, default: 'amqp://guest:guest@127.0.0.1:5672' },
+  AMQP_CONFIRM_TIMEOUT_MS: { doc: "how long a publish waits for the broker's confirm before it counts as failed", type: wholeNumber(1), default: '10000' },
+  MONGODB_URI: { doc: 'MongoDB, with the database in the path; the default of the three below', type: mongoUri, default: 'mongodb://127.0.0.1:27017/tisw' },
+  TSS_MONGODB_URI: { doc: "TSS's store (trainee profiles)", type: mongoUri, shownDefault: '`MONGODB_URI`' },
+  TIS_MONGODB_URI: { doc: "TIS's store (written by the reference CoJ receiver)", type: mongoUri, shownDefault: '`MONGODB_URI`' },
+  ESR_MONGODB_URI: { doc: "ESR's store (GeneratedAppRecords, app files, the file-sequence counter)", type: mongoUri, shownDefault: '`MONGODB_URI`' },
+  TISW_DATA_DIR: {
+    doc: "local state of `tisw up` (Temporal's database, FerretDB's SQLite files, app files)",
+    type: directory,
+    shownDefault: '`$XDG_DATA_HOME/tis-workflows`, else `~/.local/share/tis-workflows`',
+  },
+  TISW_TEMPORAL_UI_PORT: { doc: 'port of the Temporal UI of the local dev server', type: port(1), default: '8233' },
+  TISW_POSTGRESQL_URL: { doc: 'PostgreSQL behind the local FerretDB (created if missing)', type: postgresUrl, default: 'postgres://postgres@127.0.0.1:5432/tisw_local' },
+  TISW_ESR_FILES_DIR: { doc: 'where the reference ESR data exporter writes app files (S3 in production)', type: directory, shownDefault: '`$TISW_DATA_DIR/esr-files`' },
+  TISW_CACHE_DIR: {
+    doc: 'where the built Temporal and FerretDB servers are kept',
+    type: directory,
+    shownDefault: '`$XDG_CACHE_HOME/tis-workflows`, else `~/.cache/tis-workflows`',
+    readBy: 'scripts/build-servers.sh',
+  },
+  TISW_WORKER_CPU_PROFILE_DIR: {
+    doc: 'workers started by `tisw up` or a benchmark write a V8 CPU profile here when they exit',
+    type: directory,
+    shownDefault: 'no profile',
+    readBy: 'src/local/child.ts',
+  },
+  TISW_METRICS_PORT: { doc: "port of the worker's Prometheus endpoint (`/metrics`); `0`: none", type: port(0), default: '9464' },
+  LOG_LEVEL: { doc: 'log level', type: matching(z.enum(['debug', 'info', 'warn', 'error']), 'one of debug, info, warn, error', '`debug`, `info`, `warn`, `error`'), default: 'info' },
+  TISW_ALERT_WEBHOOK_URL: { doc: 'Slack-compatible incoming webhook for alerts', type: webhookUrl, secret: true, shownDefault: 'none: log and metric only' },
+  COJ_SLA_SECONDS: { doc: 'a CoJ not acknowledged this long after signing raises `coj-late`', type: seconds(1), default: '900' },
+  COJ_RESEND_INITIAL_SECONDS: { doc: "first wait for TIS's acknowledgement before publishing again; doubles after each resend", type: seconds(1), default: '60' },
+  COJ_RESEND_MAX_SECONDS: { doc: 'the longest that wait grows to', type: seconds(1), default: '600' },
+  COJ_REPLY_WAIT_SECONDS: {
+    // At most 8: the wait runs inside Temporal's 10 s workflow-task timeout.
+    doc: "how long a CoJ's first publish waits in the worker for TIS's reply before the run waits for it as a signal; `0`: never",
+    type: seconds(0, 8),
+    default: '5',
+  },
+  // 2 min and 120 s: a CoJ saved but never given a workflow is alerted within 4 min of signing (docs/operating.md, "Detection time").
+  COJ_RECONCILE_EVERY_MINUTES: { doc: 'how often reconciliation runs', type: minutes(1), default: '2' },
+  COJ_RECONCILE_AFTER_SECONDS: { doc: 'reconciliation looks at CoJs signed longer ago than this with `syncedAt` null', type: seconds(0), default: '120' },
+  MONITOR_INTERVAL_SECONDS: { doc: 'how often the system monitor looks at the broker', type: seconds(1), default: '30' },
+  MONITOR_IDLE_AFTER_SECONDS: { doc: 'a queue with messages ready and no consumer (or no progress) this long raises `queue-idle` (`queue-no-progress`)', type: seconds(0), default: '120' },
+  MONITOR_ACK_BACKLOG: { doc: 'more replies than this waiting on `tisw.queue.acknowledgement` raise `ack-queue-growing`', type: wholeNumber(1), default: '100' },
+} as const satisfies Record<string, ConfigVariable>;
+
+export type ConfigVariableName = keyof typeof CONFIG_TABLE;
+
+type Table = typeof CONFIG_TABLE;
+type ValueOf<K extends ConfigVariableName> = Table[K]['type'] extends ValueType<infer T> ? T : never;
+type Read<K extends ConfigVariableName> = Table[K] extends { default: string } ? ValueOf<K> : ValueOf<K> | undefined;
+
+// ---- the loader ---------------------------------------------------------------------------------------
+
+/** Reads and validates the environment; throws ConfigError naming the first wrong variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const secrets = new Set<string>();
+  const read = <K extends ConfigVariableName>(name: K): Read<K> => {
+    const variable: ConfigVariable = CONFIG_TABLE[name];
+    const set = nonEmpty(env[name]);
+    if (set !== undefined && variable.secret) secrets.add(set);
+    const value = set ?? variable.default;
+    return (value === undefined ? undefined : variable.type.parse(value, name, secrets)) as Read<K>;
+  };
+
+  const apiKey = read('TEMPORAL_API_KEY');
+  const tls = temporalTls(read('TEMPORAL_TLS'), apiKey !== undefined, {
+    clientCertPath: read('TEMPORAL_TLS_CERT'),
+    clientKeyPath: read('TEMPORAL_TLS_KEY'),
+    serverRootCaPath: read('TEMPORAL_TLS_CA'),
+    serverNameOverride: read('TEMPORAL_TLS_SERVER_NAME'),
+  });
+  const key = read('TISW_PAYLOAD_KEY');
+  const mongo = read('MONGODB_URI');
+  const dataDir =
+    read('TISW_DATA_DIR') ??
+    path.resolve(nonEmpty(env.XDG_DATA_HOME) ?? path.join(nonEmpty(env.HOME) ?? os.homedir(), '.local', 'share'), 'tis-workflows');
+  const temporalUiPort = read('TISW_TEMPORAL_UI_PORT');
+  const webhook = read('TISW_ALERT_WEBHOOK_URL');
+
+  return {
+    temporal: {
+      address: read('TEMPORAL_ADDRESS'),
+      namespace: read('TEMPORAL_NAMESPACE'),
+      taskQueue: read('TEMPORAL_TASK_QUEUE'),
+      ...(tls && { tls }),
+      ...(apiKey !== undefined && { apiKey }),
+      ...(key !== undefined && { payloadKey: key }),
+    },
+    amqp: { url: read('AMQP_URL'), confirmTimeoutMs: read('AMQP_CONFIRM_TIMEOUT_MS') },
+    mongo: {
+      tss: read('TSS_MONGODB_URI') ?? mongo,
+      tis: read('TIS_MONGODB_URI') ?? mongo,
+      esr: read('ESR_MONGODB_URI') ?? mongo,
+    },
+    local: { dataDir, temporalUiPort, postgresUrl: read('TISW_POSTGRESQL_URL') },
+    codecServer: {
+      port: read('TISW_CODEC_PORT'),
+      allowedOrigins: read('TISW_CODEC_ALLOWED_ORIGINS') ?? [`http://127.0.0.1:${temporalUiPort}`, `http://localhost:${temporalUiPort}`],
+    },
+    alerts: webhook === undefined ? {} : { webhookUrl: webhook },
+    coj: {
+      slaMs: read('COJ_SLA_SECONDS'),
+      resendInitialMs: read('COJ_RESEND_INITIAL_SECONDS'),
+      resendMaxMs: read('COJ_RESEND_MAX_SECONDS'),
+      replyWaitMs: read('COJ_REPLY_WAIT_SECONDS'),
+      reconcileEveryMs: read('COJ_RECONCILE_EVERY_MINUTES'),
+      reconcileAfterMs: read('COJ_RECONCILE_AFTER_SECONDS'),
+    },
+    monitor: {
+      intervalMs: read('MONITOR_INTERVAL_SECONDS'),
+      idleAfterMs: read('MONITOR_IDLE_AFTER_SECONDS'),
+      ackBacklog: read('MONITOR_ACK_BACKLOG'),
+    },
+    esr: { filesDir: read('TISW_ESR_FILES_DIR') ?? path.join(dataDir, 'esr-files') },
+    metricsPort: read('TISW_METRICS_PORT'),
+    logLevel: read('LOG_LEVEL'),
+    secrets: [...secrets],
+  };
 }
 
-function postgresUrl(value: string, secrets: Set<string>): string {
-  const url = urlWithSecret('TISW_POSTGRESQL_URL', value, ['postgres:', 'postgresql:'], 'postgres://postgres@127.0.0.1:5432/tisw_local', secrets);
-  if (url.pathname.length <= 1) throw new ConfigError('TISW_POSTGRESQL_URL must name a database in its path, e.g. /tisw_local');
-  return value;
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed ? trimmed : undefined;
 }
 
-function payloadKey(value: string | undefined, secrets: Set<string>): { payloadKey?: Buffer } {
-  if (value === undefined) return {};
-  secrets.add(value);
-  const key = Buffer.from(value, 'base64');
-  if (key.length !== 32 || key.toString('base64') !== value) {
-    throw new ConfigError('TISW_PAYLOAD_KEY must be 32 bytes in base64 (e.g. from `openssl rand -base64 32`); the value is not shown');
-  }
-  return { payloadKey: key };
-}
+type Optional<T> = { [K in keyof T]-?: T[K] | undefined };
 
-function webhook(value: string | undefined, secrets: Set<string>): Config['alerts'] {
-  if (value === undefined) return {};
-  // The whole URL is the credential of a Slack-style webhook.
-  secrets.add(value);
-  urlWithSecret('TISW_ALERT_WEBHOOK_URL', value, ['http:', 'https:'], 'https://hooks.slack.com/services/…', secrets);
-  return { webhookUrl: value };
-}
-
-function mongoTarget(name: string, value: string, secrets: Set<string>): MongoTarget {
-  const example = 'mongodb://user:password@host:27017/tisw?authSource=admin';
-  // mongodb+srv URLs and comma-separated host lists are valid MongoDB URIs but not WHATWG URLs,
-  // so the database is read from the path by hand rather than through new URL().
-  const match = /^(mongodb(?:\+srv)?):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?]+)(?:\/([^?]*))?(?:\?.*)?$/.exec(value);
-  if (!match) throw new ConfigError(`${name} must be a URI like ${example} (the value is not shown: it may hold a password)`);
-  const password = match[3];
-  if (password) {
-    secrets.add(password);
-    secrets.add(decodeURIComponent(password));
-  }
-  const database = decodeURIComponent(match[5] ?? '');
-  if (!/^[\w-]{1,63}$/.test(database)) {
-    throw new ConfigError(`${name} must name its database in the path (letters, digits, _ or -), like ${example}`);
-  }
-  return { uri: value, database };
-}
-
-function temporalTls(env: Env, apiKey: boolean): TemporalTls | undefined {
-  const tls: TemporalTls = {};
-  const cert = nonEmpty(env.TEMPORAL_TLS_CERT);
-  const key = nonEmpty(env.TEMPORAL_TLS_KEY);
-  const ca = nonEmpty(env.TEMPORAL_TLS_CA);
-  const serverName = nonEmpty(env.TEMPORAL_TLS_SERVER_NAME);
-  if ((cert === undefined) !== (key === undefined)) {
+function temporalTls(enabled: boolean, apiKey: boolean, given: Optional<TemporalTls>): TemporalTls | undefined {
+  if ((given.clientCertPath === undefined) !== (given.clientKeyPath === undefined)) {
     throw new ConfigError('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together (PEM file paths for mTLS)');
   }
-  if (cert !== undefined) tls.clientCertPath = cert;
-  if (key !== undefined) tls.clientKeyPath = key;
-  if (ca !== undefined) tls.serverRootCaPath = ca;
-  if (serverName !== undefined) tls.serverNameOverride = serverName;
-  const enabled = apiKey || Object.keys(tls).length > 0 || nonEmpty(env.TEMPORAL_TLS) === 'true';
-  return enabled ? tls : undefined;
+  const tls: TemporalTls = {};
+  for (const [field, value] of Object.entries(given) as Array<[keyof TemporalTls, string | undefined]>) {
+    if (value !== undefined) tls[field] = value;
+  }
+  return enabled || apiKey || Object.keys(tls).length > 0 ? tls : undefined;
 }
 
-/** The variables loadConfig reads, with their defaults, for `--help` texts and the README. */
-export const CONFIG_VARIABLES: ReadonlyArray<readonly [name: string, meaning: string]> = [
-  ['TEMPORAL_ADDRESS', `Temporal frontend host:port (default ${DEFAULTS.TEMPORAL_ADDRESS})`],
-  ['TEMPORAL_NAMESPACE', `Temporal namespace (default ${DEFAULTS.TEMPORAL_NAMESPACE})`],
-  ['TEMPORAL_TASK_QUEUE', `task queue the workers poll (default ${DEFAULTS.TEMPORAL_TASK_QUEUE})`],
-  ['TEMPORAL_TLS', 'true: TLS with the system CAs (implied by any other TEMPORAL_TLS_* or an API key)'],
-  ['TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY', 'client certificate and key (PEM paths) for mTLS'],
-  ['TEMPORAL_TLS_CA', 'CA bundle (PEM path) to trust for the Temporal server'],
-  ['TEMPORAL_TLS_SERVER_NAME', 'server name to verify instead of the host in TEMPORAL_ADDRESS'],
-  ['TEMPORAL_API_KEY', 'Temporal Cloud API key (secret)'],
-  ['TISW_PAYLOAD_KEY', 'base64 32-byte key: encrypt payloads in Temporal\'s history (secret; workers and clients alike)'],
-  ['TISW_CODEC_PORT', `port of the codec server that lets the Temporal UI show encrypted payloads (default ${DEFAULTS.TISW_CODEC_PORT})`],
-  ['TISW_CODEC_ALLOWED_ORIGINS', 'comma-separated origins of the Temporal UI allowed to call the codec server (default the local UI)'],
-  ['AMQP_URL', `RabbitMQ URL, amqp:// or amqps:// (default ${DEFAULTS.AMQP_URL.replace(':guest@', ':***@')})`],
-  ['AMQP_CONFIRM_TIMEOUT_MS', `how long a publish waits for the broker's confirm (default ${DEFAULTS.AMQP_CONFIRM_TIMEOUT_MS})`],
-  ['MONGODB_URI', `MongoDB URI with the database in its path (default ${DEFAULTS.MONGODB_URI})`],
-  ['TSS_MONGODB_URI / TIS_MONGODB_URI / ESR_MONGODB_URI', 'per-store MongoDB URIs (default MONGODB_URI)'],
-  ['TISW_DATA_DIR', 'local state of `tisw up` (default $XDG_DATA_HOME/tis-workflows or ~/.local/share/tis-workflows)'],
-  ['TISW_TEMPORAL_UI_PORT', `local Temporal UI port (default ${DEFAULTS.TISW_TEMPORAL_UI_PORT})`],
-  ['TISW_POSTGRESQL_URL', `PostgreSQL behind the local FerretDB (default ${DEFAULTS.TISW_POSTGRESQL_URL})`],
-  ['TISW_ESR_FILES_DIR', 'where the reference ESR data exporter writes app files (default $TISW_DATA_DIR/esr-files)'],
-  ['TISW_METRICS_PORT', `worker Prometheus port, 0 for none (default ${DEFAULTS.TISW_METRICS_PORT})`],
-  ['LOG_LEVEL', `debug, info, warn or error (default ${DEFAULTS.LOG_LEVEL})`],
-  ['TISW_ALERT_WEBHOOK_URL', 'Slack-compatible webhook for alerts (secret); unset: log and metric only'],
-  ['COJ_SLA_SECONDS', `a CoJ unacknowledged this long after signing raises an alert (default ${DEFAULTS.COJ_SLA_SECONDS})`],
-  ['COJ_RESEND_INITIAL_SECONDS / COJ_RESEND_MAX_SECONDS', `wait for TIS's acknowledgement before resending, doubling (default ${DEFAULTS.COJ_RESEND_INITIAL_SECONDS} up to ${DEFAULTS.COJ_RESEND_MAX_SECONDS})`],
-  ['COJ_REPLY_WAIT_SECONDS', `a CoJ's first publish waits this long in the worker for TIS's reply before the workflow waits for it as a signal; 0: never (default ${DEFAULTS.COJ_REPLY_WAIT_SECONDS}, at most 8)`],
-  ['COJ_RECONCILE_EVERY_MINUTES', `how often reconciliation runs (default ${DEFAULTS.COJ_RECONCILE_EVERY_MINUTES})`],
-  ['MONITOR_INTERVAL_SECONDS', `how often the system monitor checks the broker (default ${DEFAULTS.MONITOR_INTERVAL_SECONDS})`],
-  ['MONITOR_IDLE_AFTER_SECONDS', `a queue with messages and no consumer or no progress this long raises queue-idle or queue-no-progress (default ${DEFAULTS.MONITOR_IDLE_AFTER_SECONDS})`],
-  ['MONITOR_ACK_BACKLOG', `replies waiting on the acknowledgement queue that raise ack-queue-growing (default ${DEFAULTS.MONITOR_ACK_BACKLOG})`],
-  ['COJ_RECONCILE_AFTER_SECONDS', `reconciliation picks CoJs signed longer ago than this with syncedAt null (default ${DEFAULTS.COJ_RECONCILE_AFTER_SECONDS})`],
-];
+// ---- the table as documentation ------------------------------------------------------------------------
+
+function defaultText(variable: ConfigVariable): string | undefined {
+  if (variable.shownDefault !== undefined) return variable.shownDefault;
+  return variable.default === undefined ? undefined : `\`${variable.default}\``;
+}
+
+const plain = (markdown: string): string => markdown.replace(/`/g, '');
+
+/** The variables loadConfig reads, each with its meaning and default, as `tisw --help` lists them. */
+export const CONFIG_VARIABLES: ReadonlyArray<readonly [name: string, meaning: string]> = Object.entries(CONFIG_TABLE).map(
+  ([name, variable]: [string, ConfigVariable]) => {
+    const shown = defaultText(variable);
+    const notes = [variable.secret && 'secret', shown !== undefined && `default ${plain(shown)}`].filter(Boolean);
+    return [name, `${plain(variable.doc)}${notes.length ? ` (${notes.join('; ')})` : ''}`] as const;
+  },
+);
+
+/** The "Configuration comes from the environment" part of `tisw --help`. */
+export function configHelp(): string {
+  return `\nConfiguration comes from the environment:\n${CONFIG_VARIABLES.map(([name, meaning]) => `  ${name}\n      ${meaning}`).join('\n')}`;
+}
+
+/** The table as markdown, for docs/configuration.md (written between markers by `npm run docs:config`). */
+export function configMarkdown(): string {
+  const cell = (s: string): string => s.replace(/\|/g, '\\|');
+  const rows = Object.entries(CONFIG_TABLE).map(([name, variable]: [string, ConfigVariable]) => {
+    const meaning = `${variable.doc}${variable.secret ? ' (secret: never printed)' : ''}${variable.readBy ? ` (read by \`${variable.readBy}\`)` : ''}`;
+    return `| \`${name}\` | ${cell(meaning)} | ${cell(variable.type.accepts)} | ${cell(defaultText(variable) ?? '—')} |`;
+  });
+  return ['| variable | meaning | value | default |', '|---|---|---|---|', ...rows].join('\n');
+}
