@@ -6,16 +6,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import {
-  DEANERIES,
   esrRequestWorkflowId,
+  esrRunRequestProblems,
   esrRunStatusQuery,
   esrRunWorkflowId,
-  isDeanery,
   type Deanery,
   type EsrRunStatus,
   type EsrTimings,
 } from '../shared/contract';
-import { describeIssues, isoDate } from '../shared/messages';
+import { isRunDate } from '../shared/dates';
 import { InvalidInputError } from '../shared/errors';
 import { esrRequestWorkflow } from '../workflows/esr-run.workflow';
 
@@ -35,15 +34,7 @@ export interface EsrRunOptions {
  * problem, where the workflow's own check would leave a failed run and a bare "Workflow execution failed".
  */
 export function checkEsrRunRequest(options: Pick<EsrRunOptions, 'runDate' | 'deaneries' | 'timings'>): void {
-  const date = isoDate.safeParse(options.runDate);
-  const deaneries: unknown[] = Array.isArray(options.deaneries) ? options.deaneries : [];
-  const unknown = deaneries.filter((d) => typeof d !== 'string' || !isDeanery(d));
-  const problems = [
-    !date.success && `${describeIssues(date.error).replace(/^\(message\)/, 'runDate')}; got ${JSON.stringify(options.runDate)}`,
-    !Array.isArray(options.deaneries) ? `deaneries: must be a list of deanery codes; got ${JSON.stringify(options.deaneries)}` : deaneries.length === 0 && 'deaneries: name at least one deanery',
-    unknown.length > 0 && `deaneries: unknown deanery ${unknown.map(String).join(', ')}; known: ${DEANERIES.join(', ')}`,
-    ...Object.entries(options.timings ?? {}).map(([name, value]) => (!Number.isInteger(value) || (value as number) < 1) && `timings.${name}: must be a whole number of at least 1; got ${String(value)}`),
-  ].filter((p): p is string => typeof p === 'string');
+  const problems = esrRunRequestProblems(options);
   if (problems.length > 0) throw new InvalidInputError(`invalid ESR run request: ${problems.join('; ')}`);
 }
 
@@ -141,8 +132,7 @@ export async function backfillEsr(client: Client, options: EsrBackfillOptions): 
 /** The days of a backfill, checked: real dates, in order, at most MAX_BACKFILL_DAYS. */
 export function backfillDays(from: string, to: string): string[] {
   for (const [name, value] of [['from', from], ['to', to]] as const) {
-    const parsed = isoDate.safeParse(value);
-    if (!parsed.success) throw new InvalidInputError(`${name} ${parsed.error.issues[0]?.message ?? 'must be a date YYYY-MM-DD'}; got "${value}"`);
+    if (!isRunDate(value)) throw new InvalidInputError(`${name} must be a real date YYYY-MM-DD; got "${value}"`);
   }
   if (from > to) throw new InvalidInputError(`from ${from} is after to ${to}`);
   const days = daysBetween(from, to);

@@ -4,6 +4,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { isRunDate, RUN_DATE_SHAPE } from './dates';
 
 /** The task queue tis-workflows' workers poll, unless TEMPORAL_TASK_QUEUE says otherwise. */
 export const TASK_QUEUE = 'tis-workflows';
@@ -83,6 +84,11 @@ export const PROBE_COLLECTION = 'deliveryProbes';
 // CoJ submission
 
 export const COJ_VERSIONS = ['GG9', 'GG10', 'GG11'] as const;
+
+/** A TIS programme membership id: a UUID, or (older ones) a comma-joined list of numeric ids. */
+export const PROGRAMME_MEMBERSHIP_TIS_ID = /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\d{1,12}(,\d{1,12}){0,50})$/;
+/** A TIS person id, as TSS keys trainee profiles. */
+export const TRAINEE_TIS_ID = /^\d{1,20}$/;
 export type CojVersion = (typeof COJ_VERSIONS)[number];
 
 /** A signature as TSS saved it: what `submitCoj` takes. */
@@ -207,7 +213,7 @@ export interface MonitorState {
 /** The 13 ESR deanery codes, in the order TIS's daily runs used them (domain.md, July 2021). */
 export const DEANERIES = ['EMD', 'KSS', 'NTH', 'WMD', 'PEN', 'NWN', 'YHD', 'EOE', 'OXF', 'WES', 'LDN', 'MER', 'SEV'] as const;
 export type Deanery = (typeof DEANERIES)[number];
-export const isDeanery = (code: string): code is Deanery => (DEANERIES as readonly string[]).includes(code);
+export const isDeanery = (code: unknown): code is Deanery => (DEANERIES as readonly unknown[]).includes(code);
 
 /** The ESR store (reference exporter's side). */
 export const ESR_COLLECTIONS = { generatedAppRecords: 'generatedAppRecords', counters: 'counters', appFiles: 'appFiles' } as const;
@@ -276,6 +282,22 @@ export const DEFAULT_ESR_TIMINGS: EsrTimings = {
   roundPauseMs: 600_000,
   maxPasses: 3,
 };
+
+/**
+ * Every problem with what a run is asked for (empty when there is none): the one check of a run date,
+ * deaneries and timings, made by the client API before it starts anything and by the request workflow
+ * on a run started some other way.
+ */
+export function esrRunRequestProblems(request: { runDate: unknown; deaneries: unknown; timings?: Partial<Record<keyof EsrTimings, unknown>> | undefined }): string[] {
+  const deaneries: unknown[] = Array.isArray(request.deaneries) ? request.deaneries : [];
+  const unknown = deaneries.filter((d) => !isDeanery(d));
+  return [
+    !isRunDate(request.runDate) && `runDate: ${RUN_DATE_SHAPE.test(String(request.runDate)) ? 'is not a real date' : 'must be a date YYYY-MM-DD'}; got ${JSON.stringify(request.runDate)}`,
+    !Array.isArray(request.deaneries) ? `deaneries: must be a list of deanery codes; got ${JSON.stringify(request.deaneries)}` : deaneries.length === 0 && 'deaneries: name at least one deanery',
+    unknown.length > 0 && `deaneries: unknown deanery ${unknown.map(String).join(', ')}; known: ${DEANERIES.join(', ')}`,
+    ...Object.entries(request.timings ?? {}).map(([name, value]) => (!Number.isInteger(value) || (value as number) < 1) && `timings.${name}: must be a whole number of at least 1; got ${String(value)}`),
+  ].filter((p): p is string => typeof p === 'string');
+}
 
 /** What a caller asks the lane for: one day's files for some deaneries. */
 export interface EsrRunRequest {

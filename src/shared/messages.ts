@@ -4,36 +4,22 @@
  * readable error path, where hand-written checks drift from the types. Not imported by workflow code.
  */
 import { z } from 'zod';
-import { COJ_VERSIONS } from './contract';
+import { COJ_VERSIONS, PROGRAMME_MEMBERSHIP_TIS_ID, TRAINEE_TIS_ID } from './contract';
+import { ISO_INSTANT, isRealDay, isRealInstant, RUN_DATE_SHAPE } from './dates';
 
 /** A TIS programme membership id: a UUID, or (older ones) a comma-joined list of numeric ids. */
 export const programmeMembershipTisId = z
   .string()
-  .regex(/^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\d{1,12}(,\d{1,12}){0,50})$/, 'must be a UUID or a comma-joined list of numeric ids');
+  .regex(PROGRAMME_MEMBERSHIP_TIS_ID, 'must be a UUID or a comma-joined list of numeric ids');
 
 /** A TIS person id, as TSS keys trainee profiles. */
-export const traineeTisId = z.string().regex(/^\d{1,20}$/, 'must be a numeric TIS id');
+export const traineeTisId = z.string().regex(TRAINEE_TIS_ID, 'must be a numeric TIS id');
 
-/** True when a YYYY-MM-DD day exists on the calendar (Date.parse alone rolls 2026-02-30 over to 2 March). */
-function isRealDay(day: string): boolean {
-  const time = Date.parse(`${day}T00:00:00Z`);
-  return !Number.isNaN(time) && new Date(time).toISOString().startsWith(day);
-}
-
-const ISO_INSTANT = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(:(\d{2})(\.\d{1,9})?)?(Z|[+-](\d{2}):?(\d{2}))$/;
-
-/**
- * An ISO-8601 instant with its zone, e.g. 2026-11-22T09:30:00Z, on a day that exists and at a time that
- * exists: Date.parse takes 2026-02-30T10:00Z as 2 March and 24:00 as the next day, which would store a
- * CoJ signed on a day other than the one sent.
- */
+/** An ISO-8601 instant with its zone, e.g. 2026-11-22T09:30:00Z, on a day and at a time that exist (dates.ts). */
 export const isoInstant = z
   .string()
   .regex(ISO_INSTANT, { message: 'must be an ISO-8601 instant with a zone, e.g. 2026-11-22T09:30:00Z', abort: true })
-  .refine((s) => {
-    const [, day = '', hours, minutes, , seconds = '0', , , offsetHours = '0', offsetMinutes = '0'] = ISO_INSTANT.exec(s) ?? [];
-    return isRealDay(day) && Number(hours) < 24 && Number(minutes) < 60 && Number(seconds) < 60 && Number(offsetHours) < 24 && Number(offsetMinutes) < 60;
-  }, 'is not a real date and time');
+  .refine(isRealInstant, 'is not a real date and time');
 
 export const cojVersion = z.enum(COJ_VERSIONS, { error: `must be one of ${COJ_VERSIONS.join(', ')}` });
 
@@ -62,7 +48,7 @@ export function describeIssues(error: z.ZodError): string {
 /** A calendar day, YYYY-MM-DD, that exists. */
 export const isoDate = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a date YYYY-MM-DD', abort: true })
+  .regex(RUN_DATE_SHAPE, { message: 'must be a date YYYY-MM-DD', abort: true })
   .refine(isRealDay, 'is not a real date');
 
 const commandId = z.string().regex(/^[\w.:-]{1,200}$/, 'must be 1-200 letters, digits, _ . : or -');
