@@ -7,7 +7,7 @@ import { createLogger } from '../config/logger';
 import { startConfiguredEsrExporter } from '../receivers/esr-exporter';
 import { backfillDays, backfillEsr, type EsrFile } from '../client/esr';
 import { DEANERIES, type Deanery, type EsrRunStatus } from '../shared/contract';
-import { config, print, printJson, untilStopped, withClient } from './output';
+import { config, print, printJson, untilStopped, UsageError, withClient } from './output';
 import { deaneries as parseDeaneries, runDate } from './parse';
 import { progress } from './progress';
 
@@ -31,7 +31,9 @@ export function registerEsrCommands(program: Command): void {
     .option('--deanery <codes...>', 'deaneries (default all 13)')
     .option('--json', 'print each file as { runDate, deanery, fileName, sequence, recordCount, skipped }')
     .action(async (opts: { from: string; to: string; deanery?: string[]; json?: boolean }) => {
-      await runDays(runDate('--from', opts.from), runDate('--to', opts.to), parseDeaneries(opts.deanery), opts.json === true);
+      const [from, to] = [runDate('--from', opts.from), runDate('--to', opts.to)];
+      if (from > to) throw new UsageError(`--from ${from} is after --to ${to}`);
+      await runDays(from, to, parseDeaneries(opts.deanery), opts.json === true);
     });
 
   esr

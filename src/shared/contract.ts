@@ -292,7 +292,8 @@ export function esrRunRequestProblems(request: { runDate: unknown; deaneries: un
   const deaneries: unknown[] = Array.isArray(request.deaneries) ? request.deaneries : [];
   const unknown = deaneries.filter((d) => !isDeanery(d));
   return [
-    !isRunDate(request.runDate) && `runDate: ${RUN_DATE_SHAPE.test(String(request.runDate)) ? 'is not a real date' : 'must be a date YYYY-MM-DD'}; got ${JSON.stringify(request.runDate)}`,
+    !isRunDate(request.runDate) &&
+      `runDate: ${typeof request.runDate !== 'string' ? 'expected string' : RUN_DATE_SHAPE.test(request.runDate) ? 'is not a real date' : 'must be a date YYYY-MM-DD'}; got ${JSON.stringify(request.runDate)}`,
     !Array.isArray(request.deaneries) ? `deaneries: must be a list of deanery codes; got ${JSON.stringify(request.deaneries)}` : deaneries.length === 0 && 'deaneries: name at least one deanery',
     unknown.length > 0 && `deaneries: unknown deanery ${unknown.map(String).join(', ')}; known: ${DEANERIES.join(', ')}`,
     ...Object.entries(request.timings ?? {}).map(([name, value]) => (!Number.isInteger(value) || (value as number) < 1) && `timings.${name}: must be a whole number of at least 1; got ${String(value)}`),
