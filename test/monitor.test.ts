@@ -43,6 +43,7 @@ describe('the system monitor', () => {
       try {
         const channel = await connection.createChannel();
         await declareTopology(channel);
+        await channel.purgeQueue(QUEUES.cojSigned); // left by an earlier file on this jest worker's vhost, if any
         channel.sendToQueue(QUEUES.cojSigned, Buffer.from('{"not":"a coj"}'), { contentType: 'application/json', persistent: true });
         await channel.close();
       } finally {

@@ -7,8 +7,9 @@ import { HISTORIES_DIR } from './harness/record-histories';
 
 /**
  * Determinism: every recorded history (test/replay-histories, see test/harness/record-histories.ts)
- * replays against the current workflow code without a nondeterminism error. A workflow change that would
- * break runs in flight must be made with patched() (see esrRunWorkflow / cojSubmissionWorkflow history).
+ * replays against the current workflow code without a nondeterminism error. A change that fails here would
+ * break runs in flight: make it with patched() and keep the older histories beside the new
+ * (docs/changing-workflows.md).
  */
 describe('recorded workflow histories', () => {
   const files = fs.existsSync(HISTORIES_DIR) ? fs.readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.pb')) : [];
@@ -27,8 +28,11 @@ describe('recorded workflow histories', () => {
       return { workflowId, history, file: f };
     });
     const failures: string[] = [];
+    // The results come one per history, in order: several runs may share a workflow id (a CoJ run again).
+    let i = 0;
     for await (const result of Worker.runReplayHistories({ ...workflowSource(), replayName: 'tisw-replay' }, histories)) {
-      if (result.error) failures.push(`${histories.find((h) => h.workflowId === result.workflowId)?.file ?? result.workflowId}: ${result.error.message}`);
+      const file = histories[i++]?.file ?? result.workflowId;
+      if (result.error) failures.push(`${file}: ${result.error.message}`);
     }
     expect(failures).toEqual([]);
     expect(histories.length).toBeGreaterThan(0);

@@ -1,7 +1,7 @@
 import { log } from '@temporalio/activity';
 import type { AmqpPublisher } from '../adapters/amqp';
 import type { TssStore, SyncOutcome } from '../adapters/tss-store';
-import { cojLatency, cojPublishes, cojSynced } from '../adapters/metrics';
+import { cojAcknowledgedTotal, cojPublishesTotal, cojSubmissionToAcknowledgementSeconds } from '../adapters/metrics';
 import type { WorkerReplies } from '../worker/worker-replies';
 import { acknowledgesSignature, cojMessageId, QUEUES, type Acknowledgement, type CojSignature, type CojSignedEvent } from '../shared/contract';
 
@@ -40,8 +40,8 @@ export function createCojActivities({ amqp, tssStore, workerReplies }: CojDeps) 
   async function recordSynced(signature: CojSignature, submissionStartedAt: string): Promise<CojSynced> {
     const syncedAt = new Date();
     const outcome = await tssStore.recordSynced(signature, syncedAt);
-    cojSynced.inc({ outcome });
-    cojLatency.observe((syncedAt.getTime() - Date.parse(submissionStartedAt)) / 1000);
+    cojAcknowledgedTotal.inc({ outcome });
+    cojSubmissionToAcknowledgementSeconds.observe((syncedAt.getTime() - Date.parse(submissionStartedAt)) / 1000);
     if (outcome === 'not-found') log.warn('no CoJ in the TSS store for this signature: syncedAt not written', { programmeMembershipTisId: signature.programmeMembershipTisId });
     return { outcome, syncedAt: syncedAt.toISOString() };
   }
@@ -74,10 +74,10 @@ export function createCojActivities({ amqp, tssStore, workerReplies }: CojDeps) 
         });
       } catch (err) {
         expected?.cancel();
-        cojPublishes.inc({ result: 'failed', resend: String(resend) });
+        cojPublishesTotal.inc({ result: 'failed', resend: String(resend) });
         throw err;
       }
-      cojPublishes.inc({ result: 'ok', resend: String(resend) });
+      cojPublishesTotal.inc({ result: 'ok', resend: String(resend) });
       const acknowledgement = await expected?.reply();
       if (!acknowledgement || !replyWait) return { publishedAt };
       if (acknowledgement.status !== 'ok') return { publishedAt, acknowledgement };

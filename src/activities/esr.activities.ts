@@ -3,7 +3,7 @@
  * file, and raising the alert for a deanery that keeps failing.
  */
 import type { AmqpPublisher } from '../adapters/amqp';
-import { esrDeaneryFailures, esrPublishes } from '../adapters/metrics';
+import { esrCommandsPublishedTotal, esrDeaneryFailuresTotal } from '../adapters/metrics';
 import type { Alerter } from '../adapters/alerts';
 import type { EsrStore } from '../adapters/esr-store';
 import { QUEUES, type AppFileCommand } from '../shared/contract';
@@ -32,10 +32,10 @@ export function createEsrActivities({ amqp, esr, alerter }: EsrDeps) {
           expiration: expiresAfterMs,
         });
       } catch (err) {
-        esrPublishes.inc({ deanery: command.deanery, result: 'failed' });
+        esrCommandsPublishedTotal.inc({ deanery: command.deanery, result: 'failed' });
         throw err;
       }
-      esrPublishes.inc({ deanery: command.deanery, result: 'ok' });
+      esrCommandsPublishedTotal.inc({ deanery: command.deanery, result: 'ok' });
     },
 
     /** Due TO_EXPORT records of the deanery still left, not counting those the exporter reported as unusable. */
@@ -44,7 +44,7 @@ export function createEsrActivities({ amqp, esr, alerter }: EsrDeps) {
     },
 
     async raiseEsrDeaneryAlert(alert: { runDate: string; deanery: string; reason: string; attempts: number; workflowId: string }): Promise<void> {
-      esrDeaneryFailures.inc({ deanery: alert.deanery });
+      esrDeaneryFailuresTotal.inc({ deanery: alert.deanery });
       await alerter.raise({
         kind: 'esr-deanery-failing',
         summary: `ESR app file for deanery ${alert.deanery} (run date ${alert.runDate}) is failing: ${alert.reason}`,

@@ -4,7 +4,7 @@
  * waits longer than the webhook timeout: an alert that cannot be delivered must not stop the work.
  */
 import type { Logger } from '../config/logger';
-import { alertsRaised } from './metrics';
+import { alertsTotal } from './metrics';
 
 export type AlertKind =
   | 'coj-late'
@@ -15,8 +15,7 @@ export type AlertKind =
   | 'queue-no-progress'
   | 'broker-blocked'
   | 'ack-queue-growing'
-  | 'broker-unreachable'
-  | 'reconciliation-discrepancy';
+  | 'broker-unreachable';
 
 export interface Alert {
   kind: AlertKind;
@@ -42,7 +41,7 @@ export class Alerter {
     if (alert.resolved) {
       this.options.log.info({ alert: alert.kind, details: alert.details, resolvedAt: raisedAt }, `RESOLVED ${alert.kind}: ${alert.summary}`);
     } else {
-      alertsRaised.inc({ kind: alert.kind });
+      alertsTotal.inc({ kind: alert.kind });
       this.options.log.warn({ alert: alert.kind, details: alert.details, raisedAt }, `ALERT ${alert.kind}: ${alert.summary}`);
     }
     const url = this.options.webhookUrl;

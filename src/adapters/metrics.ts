@@ -12,56 +12,56 @@ export const registry = new Registry();
 // ...): a worker's memory and stalls are what an operator looks at first when runs slow down.
 collectDefaultMetrics({ register: registry });
 
-export const alertsRaised = new Counter({
+export const alertsTotal = new Counter({
   name: 'tisw_alerts_total',
   help: 'Alerts raised, by kind',
   labelNames: ['kind'] as const,
   registers: [registry],
 });
 
-export const cojPublishes = new Counter({
+export const cojPublishesTotal = new Counter({
   name: 'tisw_coj_publishes_total',
   help: 'CoJ events published to TIS, by result (ok: confirmed by the broker) and whether it was a resend',
   labelNames: ['result', 'resend'] as const,
   registers: [registry],
 });
 
-export const cojSynced = new Counter({
+export const cojAcknowledgedTotal = new Counter({
   name: 'tisw_coj_acknowledged_total',
   help: 'CoJs acknowledged by TIS whose syncedAt was written to the TSS store, by outcome of the write',
   labelNames: ['outcome'] as const,
   registers: [registry],
 });
 
-export const cojLatency = new Histogram({
+export const cojSubmissionToAcknowledgementSeconds = new Histogram({
   name: 'tisw_coj_submission_to_acknowledgement_seconds',
   help: 'From the start of a CoJ submission to syncedAt written',
   buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400],
   registers: [registry],
 });
 
-export const esrPublishes = new Counter({
+export const esrCommandsPublishedTotal = new Counter({
   name: 'tisw_esr_commands_published_total',
   help: 'ESR app-file generation commands published to the exporter, by deanery and result',
   labelNames: ['deanery', 'result'] as const,
   registers: [registry],
 });
 
-export const esrFiles = new Counter({
+export const esrAppFilesTotal = new Counter({
   name: 'tisw_esr_app_files_total',
   help: 'App files the exporter reported made (acknowledgements handed to a run), by deanery',
   labelNames: ['deanery'] as const,
   registers: [registry],
 });
 
-export const esrDeaneryFailures = new Counter({
+export const esrDeaneryFailuresTotal = new Counter({
   name: 'tisw_esr_deanery_failures_total',
   help: 'Rounds in which an ESR deanery failed (no acknowledgement, a rejection, or records still due) and was alerted, by deanery',
   labelNames: ['deanery'] as const,
   registers: [registry],
 });
 
-export const esrRecordsExported = new Counter({
+export const esrRecordsExportedTotal = new Counter({
   name: 'tisw_esr_records_exported_total',
   help: 'GeneratedAppRecords written to app files, as the exporter reported them, by deanery',
   labelNames: ['deanery'] as const,
@@ -81,9 +81,17 @@ export const monitorCondition = new Gauge({
   registers: [registry],
 });
 
-export const replies = new Counter({
+export const repliesTotal = new Counter({
   name: 'tisw_replies_total',
   help: 'Receiver replies taken by the acknowledgement listener, by job, status and what became of them',
   labelNames: ['job', 'status', 'result'] as const,
   registers: [registry],
 });
+
+// The earlier names, kept only until src/worker/acknowledgement-listener.ts uses the ones above; then delete.
+/** @deprecated use esrAppFilesTotal */
+export const esrFiles = esrAppFilesTotal;
+/** @deprecated use esrRecordsExportedTotal */
+export const esrRecordsExported = esrRecordsExportedTotal;
+/** @deprecated use repliesTotal */
+export const replies = repliesTotal;

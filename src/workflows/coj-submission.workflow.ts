@@ -12,8 +12,8 @@
  * One workflow per programme membership (id coj-<id>): a newer signature sent to a running one replaces
  * the older, which is then no longer awaited.
  */
-import { ApplicationFailure, condition, log, patched, proxyActivities, proxyLocalActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { CojActivities, CojPublished } from '../activities/coj.activities';
+import { log, proxyActivities, proxyLocalActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { CojActivities } from '../activities/coj.activities';
 import type { AlertActivities } from '../activities/alert.activities';
 import {
   acknowledgementSignal,
@@ -28,6 +28,8 @@ import {
   type CojStatus,
   type CojSubmissionInput,
 } from '../shared/contract';
+import { CojRejectedError, InvalidInputError } from '../shared/errors';
+import { waitForSignal } from './wait';
 
 // Publishing and the syncedAt write are local activities: each takes milliseconds, and running them in
 // the worker within the workflow task saves two server round trips per CoJ (`tisw bench coj`: 0.66 x the
@@ -50,9 +52,7 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
   let signature = input.signature;
   let acknowledgement: Acknowledgement | undefined;
   let newer: CojSignature | undefined;
-  /** The acknowledgement came back with the publish (in the worker), not as a signal. */
-  let acknowledgedWithPublish = false;
-  /** ... and the worker recorded syncedAt then (when it could). */
+  /** The acknowledgement came back with the publish (in the worker), which recorded syncedAt then (when it could). */
   let syncedWithPublish: string | undefined;
 
   const state: CojStatus = {
@@ -81,11 +81,8 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
   setHandler(acknowledgementSignal, takeAcknowledgement);
 
   // The client starts the run already showing 'publishing' (signal-with-start sets the search attributes),
-  // so a stage is upserted only when it changes: one visibility write fewer per CoJ. The input says so
-  // rather than a patch: patched() costs every run a marker and an upsert of TemporalChangeVersion, more
-  // than the upsert it saves. Runs started before the flag upserted 'publishing' again, or (those started
-  // under the patch) asked patched(); the second operand keeps both kinds replaying (test/replay-histories).
-  let shownStage = input.stageShownAtStart === true || patched('stage-shown-at-start') ? workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.stage) : undefined;
+  // so a stage is upserted only when it changes: one visibility write fewer per CoJ.
+  let shownStage = workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.stage);
   const stage = (next: CojStage): void => {
     state.stage = next;
     if (next === shownStage) return;
@@ -100,7 +97,6 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
       signature = newer;
       newer = undefined;
       acknowledgement = undefined;
-      acknowledgedWithPublish = false;
       syncedWithPublish = undefined;
       Object.assign(state, pick(signature), { attempts: 0, lastFailure: null, lastPublishedAt: null, lateAlertRaisedAt: null });
       // The client API reads the memo to tell a repeated submit of this signature from a newer one.
@@ -112,9 +108,8 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     await publishUntilConfirmed();
     if (newer) continue;
 
-    // Not shown when the reply came with the publish: the run never waited. (Only then: a run that got the
-    // signal during its publish showed the stage before, and its history must replay the same.)
-    if (!acknowledgedWithPublish) stage('awaiting-acknowledgement');
+    // Shown only when the run waits: a reply that came with the publish (or a signal during it) needs none.
+    if (!settled()) stage('awaiting-acknowledgement');
     let resendAfter = timings.resendInitialMs;
     while (!settled()) {
       if (await waitUntilSettled(resendAfter)) break;
@@ -134,7 +129,7 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
         summary: `TIS rejected the CoJ of programme membership ${signature.programmeMembershipTisId}: ${ack.reason}`,
         details: alertDetails(signature),
       });
-      throw ApplicationFailure.create({ type: 'CojRejected', nonRetryable: true, message: `TIS rejected the CoJ of programme membership ${signature.programmeMembershipTisId}: ${ack.reason}`, details: [state] });
+      throw CojRejectedError.failure(`TIS rejected the CoJ of programme membership ${signature.programmeMembershipTisId}: ${ack.reason}`, [state]);
     }
 
     state.syncedAt = syncedWithPublish ?? (await recordCojSynced(signature, state.startedAt)).syncedAt;
@@ -148,19 +143,13 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     for (;;) {
       state.attempts++;
       try {
-        // Runs that published before the reply could come with the publish recorded the time alone.
         // The worker may wait for the reply, but not past the first resend or the SLA deadline (see waitUntilSettled).
         const replyWait = { until: Math.min(Date.now() + timings.resendInitialMs, slaDeadline()), submissionStartedAt: state.startedAt };
-        const published: CojPublished | string = await publishCojSigned(signature, workflowInfo().workflowId, state.attempts > 1, replyWait);
-        if (typeof published === 'string') {
-          state.lastPublishedAt = published;
-        } else {
-          state.lastPublishedAt = published.publishedAt;
-          if (published.acknowledgement) {
-            takeAcknowledgement(published.acknowledgement); // a no-op if a signal brought one already
-            acknowledgedWithPublish = acknowledgement === published.acknowledgement;
-            if (acknowledgedWithPublish) syncedWithPublish = published.synced?.syncedAt;
-          }
+        const published = await publishCojSigned(signature, workflowInfo().workflowId, state.attempts > 1, replyWait);
+        state.lastPublishedAt = published.publishedAt;
+        if (published.acknowledgement) {
+          takeAcknowledgement(published.acknowledgement); // a no-op if a signal brought one already
+          if (acknowledgement === published.acknowledgement) syncedWithPublish = published.synced?.syncedAt;
         }
         return;
       } catch (err) {
@@ -180,9 +169,7 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     const until = Date.now() + ms;
     for (;;) {
       const deadline = slaDeadline();
-      const wakeAt = Math.min(until, deadline);
-      if (wakeAt > Date.now() && (await condition(settled, wakeAt - Date.now()))) return true;
-      if (settled()) return true;
+      if (await waitForSignal(settled, Math.min(until, deadline) - Date.now())) return true;
       if (Date.now() >= deadline) await raiseLate();
       if (Date.now() >= until) return false;
     }
@@ -229,6 +216,6 @@ function checkInput({ signature: s, timings: t }: CojSubmissionInput): void {
     !(COJ_VERSIONS as readonly string[]).includes(s?.version) && `version must be one of ${COJ_VERSIONS.join(', ')}`,
     !(t?.slaMs > 0 && t.resendInitialMs > 0 && t.resendMaxMs >= t.resendInitialMs) && 'timings are not valid',
   ].filter(Boolean);
-  if (problems.length > 0) throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `invalid CoJ submission: ${problems.join('; ')}` });
+  if (problems.length > 0) throw InvalidInputError.failure(`invalid CoJ submission: ${problems.join('; ')}`);
 }
 

@@ -2,7 +2,7 @@
  * Daily ESR app files, in three workflows:
  *
  * - esrRunWorkflow: one day's files. The deaneries strictly one after another; per deanery: publish the
- *   command, wait for the exporter's acknowledgement (a signal) with `condition(..., resendAfter)`,
+ *   command, wait for the exporter's acknowledgement (a signal) up to the resend wait,
  *   publish again with backoff; then check that no due TO_EXPORT record is left (else a new command, a
  *   new file). A deanery that keeps failing raises an alert naming it and the reason; the run moves on
  *   and comes back to it after a pause, and ends only when every deanery has its file.
@@ -22,13 +22,10 @@
  *   actions get their own day.
  */
 import {
-  ApplicationFailure,
-  condition,
   continueAsNew,
   executeChild,
   getExternalWorkflowHandle,
   ParentClosePolicy,
-  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -63,6 +60,8 @@ import {
   type EsrRunStatus,
   type EsrTimings,
 } from '../shared/contract';
+import { EsrRunFailedError, InvalidInputError } from '../shared/errors';
+import { waitForSignal } from './wait';
 
 const { publishAppFileCommand, remainingDueRecords, raiseEsrDeaneryAlert } = proxyActivities<EsrActivities>({
   startToCloseTimeout: '30 seconds',
@@ -72,26 +71,24 @@ const { publishAppFileCommand, remainingDueRecords, raiseEsrDeaneryAlert } = pro
 /** First wait before publishing again a command the broker did not take; doubles up to the resend wait. */
 const ESR_PUBLISH_RETRY_INITIAL_MS = 1000;
 
-const invalid = (message: string): ApplicationFailure => ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message });
-
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 function checkRunDate(runDate: string): void {
   if (!DATE.test(runDate) || Number.isNaN(Date.parse(`${runDate}T00:00:00Z`)) || !new Date(`${runDate}T00:00:00Z`).toISOString().startsWith(runDate)) {
-    throw invalid(`runDate must be a real date YYYY-MM-DD; got "${runDate}"`);
+    throw InvalidInputError.failure(`runDate must be a real date YYYY-MM-DD; got "${runDate}"`);
   }
 }
 
 function checkDeaneries(deaneries: readonly string[]): Deanery[] {
   const unknown = deaneries.filter((d) => !isDeanery(d));
-  if (unknown.length > 0) throw invalid(`unknown deanery ${unknown.join(', ')}; known: ${DEANERIES.join(', ')}`);
-  if (deaneries.length === 0) throw invalid('no deanery to run');
+  if (unknown.length > 0) throw InvalidInputError.failure(`unknown deanery ${unknown.join(', ')}; known: ${DEANERIES.join(', ')}`);
+  if (deaneries.length === 0) throw InvalidInputError.failure('no deanery to run');
   // TIS's order, whatever order they were given in; each once.
   return DEANERIES.filter((d) => deaneries.includes(d));
 }
 
 function checkTimings(timings: EsrTimings): void {
   for (const [name, value] of Object.entries(timings)) {
-    if (!Number.isInteger(value) || value < 1) throw invalid(`timings.${name} must be a whole number of at least 1; got ${String(value)}`);
+    if (!Number.isInteger(value) || value < 1) throw InvalidInputError.failure(`timings.${name} must be a whole number of at least 1; got ${String(value)}`);
   }
 }
 
@@ -144,29 +141,23 @@ export async function esrRunWorkflow(request: EsrRunRequest): Promise<EsrRunStat
    */
   const acknowledged = async (d: EsrDeaneryStatus, commandId: string): Promise<Acknowledgement | undefined> => {
     awaiting = commandId;
+    const arrived = (): boolean => acks.has(commandId);
     let wait = timings.resendInitialMs;
     let publishRetryMs = ESR_PUBLISH_RETRY_INITIAL_MS;
-    for (let attempt = 1; attempt <= timings.attemptsPerRound && !acks.has(commandId); ) {
+    for (let attempt = 1; attempt <= timings.attemptsPerRound && !arrived(); ) {
       show(d, 'publishing');
       d.attempts++;
       try {
         await publishAppFileCommand({ command: { commandId, deanery: d.deanery, runDate }, correlationId: self, expiresAfterMs: wait });
       } catch (err) {
         d.lastFailure = `publishing the command failed: ${message(err)}`;
-        // Added after runs were already in production: runs that failed a publish before it replay as they ran.
-        if (patched('esr-failed-publish-not-an-attempt')) {
-          await condition(() => acks.has(commandId), publishRetryMs);
-          publishRetryMs = Math.min(publishRetryMs * 2, wait);
-        } else {
-          await condition(() => acks.has(commandId), wait);
-          attempt++;
-          wait = Math.min(wait * 2, timings.resendMaxMs);
-        }
+        await waitForSignal(arrived, publishRetryMs);
+        publishRetryMs = Math.min(publishRetryMs * 2, wait);
         continue;
       }
       publishRetryMs = ESR_PUBLISH_RETRY_INITIAL_MS;
       show(d, 'awaiting-acknowledgement');
-      if (await condition(() => acks.has(commandId), wait)) break;
+      if (await waitForSignal(arrived, wait)) break;
       d.lastFailure = `no acknowledgement from the exporter within ${wait} ms (attempt ${attempt})`;
       attempt++;
       wait = Math.min(wait * 2, timings.resendMaxMs);
@@ -251,7 +242,7 @@ export async function esrLaneWorkflow(state: EsrLaneState = { queued: [], finish
     if (runs >= RUNS_PER_LANE_EXECUTION || workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof esrLaneWorkflow>({ queued, finished, recent: recent.slice(-200) });
     }
-    await condition(() => queued.length > 0);
+    await waitForSignal(() => queued.length > 0);
     const request = queued.shift();
     if (!request) continue;
     running = request;
@@ -301,7 +292,7 @@ export async function esrRequestWorkflow(input: EsrRequestInput = {}): Promise<E
   const timings = { ...DEFAULT_ESR_TIMINGS, ...input.timings };
   checkTimings(timings);
   const requestId = input.requestId ?? info.workflowId.replace(/^esr-/, '');
-  if (!/^[\w.:-]{1,120}$/.test(requestId)) throw invalid(`requestId must be 1-120 letters, digits, _ . : or -; got "${requestId}"`);
+  if (!/^[\w.:-]{1,120}$/.test(requestId)) throw InvalidInputError.failure(`requestId must be 1-120 letters, digits, _ . : or -; got "${requestId}"`);
   upsertSearchAttributes([
     { key: SEARCH_ATTRIBUTES.runDate, value: runDate },
     { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
@@ -313,8 +304,8 @@ export async function esrRequestWorkflow(input: EsrRequestInput = {}): Promise<E
     if (o.requestId === requestId) outcome = o;
   });
   await submitToLane(request);
-  await condition(() => outcome !== undefined);
-  if (!outcome?.status) throw ApplicationFailure.create({ type: 'EsrRunFailed', nonRetryable: true, message: outcome?.error ?? 'the run failed' });
+  await waitForSignal(() => outcome !== undefined);
+  if (!outcome?.status) throw EsrRunFailedError.failure(outcome?.error ?? 'the run failed');
   upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: 'done' }]);
   return outcome.status;
 }

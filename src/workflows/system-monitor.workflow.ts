@@ -10,11 +10,10 @@
  * A condition that holds long enough raises one alert; when it ends, one "resolved". One alert per
  * episode, not one per check.
  */
-import { continueAsNew, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
-import type { AlertActivities } from '../activities/alert.activities';
+import { continueAsNew, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import type { Alert, AlertActivities } from '../activities/alert.activities';
 import type { MonitorActivities } from '../activities/monitor.activities';
 import { QUEUES, type MonitorState, type Observation } from '../shared/contract';
-import type { Alert } from '../adapters/alerts';
 
 const { observeBroker, reportMonitorState } = proxyActivities<MonitorActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 2 } });
 const { raiseAlert } = proxyActivities<AlertActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
@@ -28,14 +27,11 @@ interface Condition {
 export async function systemMonitorWorkflow(state: MonitorState): Promise<void> {
   const { settings } = state;
   for (;;) {
-    // Added after monitors were already running: runs recorded before it (test/replay-histories) replay
-    // without it, new runs watch for it.
-    const watchProgress = patched('queue-no-progress');
     const observation = await observeBroker(settings.queues).catch(
       (err: unknown): Observation => ({ reachable: false, error: (err as Error).message, queues: [] }),
     );
     const now = Date.now();
-    const present = conditions(observation, state, watchProgress);
+    const present = conditions(observation, state);
     for (const condition of present) {
       let episode = state.episodes.find((e) => e.key === condition.key);
       if (!episode) {
@@ -58,18 +54,14 @@ export async function systemMonitorWorkflow(state: MonitorState): Promise<void> 
     state.lastReady = Object.fromEntries(observation.queues.map((q) => [q.queue, q.ready]));
     const known = ['broker-blocked', 'broker-unreachable', 'ack-queue-growing', ...settings.queues.flatMap((q) => [`queue-idle:${q}`, `queue-no-progress:${q}`])];
     const conditionsNow = Object.fromEntries(known.map((key) => [key, state.episodes.some((e) => e.key === key && e.alerted)]));
-    // Added after monitors were already running: patched() keeps their histories replaying (the ones in
-    // test/replay-histories were recorded before this call existed), while new runs make it.
-    if (patched('report-monitor-state')) {
-      // Gauges only: a failure here never stops the watch. (cojSlaMs is absent from state carried over by older runs.)
-      await reportMonitorState({ conditions: conditionsNow, slaMs: settings.cojSlaMs ?? 900_000 }).catch(() => undefined);
-    }
+    // Gauges only: a failure here never stops the watch.
+    await reportMonitorState({ conditions: conditionsNow, slaMs: settings.cojSlaMs }).catch(() => undefined);
     await sleep(settings.intervalMs);
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 2000) await continueAsNew<typeof systemMonitorWorkflow>(state);
   }
 }
 
-function conditions(o: Observation, { settings, lastReady }: MonitorState, watchProgress: boolean): Condition[] {
+function conditions(o: Observation, { settings, lastReady }: MonitorState): Condition[] {
   const found: Condition[] = [];
   if (!o.reachable) {
     found.push({ key: 'broker-unreachable', holdMs: settings.idleAfterMs, alert: { kind: 'broker-unreachable', summary: `RabbitMQ is unreachable: ${o.error ?? 'no answer'}` } });
@@ -86,7 +78,7 @@ function conditions(o: Observation, { settings, lastReady }: MonitorState, watch
         alert: { kind: 'queue-idle', summary: `${q.ready} message(s) waiting on ${q.queue} and no consumer`, details: { queue: q.queue, ready: q.ready } },
       });
     }
-    if (watchProgress && noProgress(q, lastReady[q.queue])) {
+    if (noProgress(q, lastReady[q.queue])) {
       found.push({
         key: `queue-no-progress:${q.queue}`,
         holdMs: settings.idleAfterMs,
