@@ -87,11 +87,3 @@ export const repliesTotal = new Counter({
   labelNames: ['job', 'status', 'result'] as const,
   registers: [registry],
 });
-
-// The earlier names, kept only until src/worker/acknowledgement-listener.ts uses the ones above; then delete.
-/** @deprecated use esrAppFilesTotal */
-export const esrFiles = esrAppFilesTotal;
-/** @deprecated use esrRecordsExportedTotal */
-export const esrRecordsExported = esrRecordsExportedTotal;
-/** @deprecated use repliesTotal */
-export const replies = repliesTotal;

@@ -27,11 +27,13 @@ import { cojSubmissionWorkflow } from '../workflows/coj-submission.workflow';
 import { z } from 'zod';
 
 export class InvalidCojError extends InvalidInputError {
-  override readonly name = 'InvalidCojError';
+  static override readonly type = 'InvalidCojError';
+  override readonly name = InvalidCojError.type;
 }
 
 export class CojNotFoundError extends TiswError {
-  override readonly name = 'CojNotFoundError';
+  static override readonly type = 'CojNotFoundError';
+  override readonly name = CojNotFoundError.type;
 }
 
 /** Signatures more than this far in the future are refused (clock skew between TSS and us is allowed). */

@@ -4,7 +4,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import { isRunDate, RUN_DATE_SHAPE } from './dates';
+import { ISO_INSTANT, isRealInstant, isRunDate, RUN_DATE_SHAPE } from './dates';
 
 /** The task queue tis-workflows' workers poll, unless TEMPORAL_TASK_QUEUE says otherwise. */
 export const TASK_QUEUE = 'tis-workflows';
@@ -91,6 +91,21 @@ export const PROGRAMME_MEMBERSHIP_TIS_ID = /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9
 export const TRAINEE_TIS_ID = /^\d{1,20}$/;
 export type CojVersion = (typeof COJ_VERSIONS)[number];
 
+/**
+ * Every problem with a signature (empty when there is none), by the same rules as the client API's
+ * schema (shared/messages.ts builds it from the same patterns): what the workflow checks of a run
+ * started without the client.
+ */
+export function cojSignatureProblems(s: Partial<Record<keyof CojSignature, unknown>> | undefined): string[] {
+  const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+  return [
+    !PROGRAMME_MEMBERSHIP_TIS_ID.test(text(s?.programmeMembershipTisId)) && 'programmeMembershipTisId: must be a UUID or a comma-joined list of numeric ids',
+    !TRAINEE_TIS_ID.test(text(s?.traineeTisId)) && 'traineeTisId: must be a numeric TIS id',
+    !(ISO_INSTANT.test(text(s?.signedAt)) && isRealInstant(text(s?.signedAt))) && 'signedAt: must be an ISO-8601 instant with a zone, on a day and at a time that exist',
+    !(COJ_VERSIONS as readonly unknown[]).includes(s?.version) && `version: must be one of ${COJ_VERSIONS.join(', ')}`,
+  ].filter((p): p is string => typeof p === 'string');
+}
+
 /** A signature as TSS saved it: what `submitCoj` takes. */
 export interface CojSignature {
   programmeMembershipTisId: string;
@@ -127,12 +142,6 @@ export interface CojTimings {
 export interface CojSubmissionInput {
   signature: CojSignature;
   timings: CojTimings;
-  /**
-   * The client started the run showing stage 'publishing' (a search attribute set at start), so the run
-   * upserts its stage only when it changes. Every client sets it; runs started without it (before it
-   * existed) take the older paths, which their recorded histories replay (test/replay-histories).
-   */
-  stageShownAtStart?: true;
 }
 
 /** What `tisw coj status` prints: the workflow's whole state. */

@@ -14,7 +14,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from '../config/logger';
 import { readJsonMessage, startConsumer, type Consumer } from '../adapters/amqp-consumer';
-import { esrFiles, esrRecordsExported, replies } from '../adapters/metrics';
+import { esrAppFilesTotal, esrRecordsExportedTotal, repliesTotal } from '../adapters/metrics';
 import type { QueueSpec } from '../adapters/amqp-topology';
 import { acknowledgementSignal, deadLetterQueue, QUEUES, type Acknowledgement } from '../shared/contract';
 import type { WorkerReplies } from './worker-replies';
@@ -49,7 +49,7 @@ export function startAcknowledgementListener(options: ListenerOptions): Consumer
       handle: async (message) => {
         const outcome = await handOver(message, options, log);
         const job = /^(coj|esr)-/.exec(String(message.properties.correlationId))?.[1] ?? 'unknown';
-        replies.inc({ job, status: outcome.status, result: outcome.result });
+        repliesTotal.inc({ job, status: outcome.status, result: outcome.result });
         return outcome.kind === 'dead-letter' ? { kind: 'dead-letter', reason: outcome.reason } : { kind: 'done' };
       },
     });
@@ -94,8 +94,8 @@ async function handOver(message: ConsumeMessage, { client, workerReplies }: List
   if (status === 'ok' && correlationId.startsWith('esr-')) {
     // An app file the exporter made (a duplicate reply counts again: the run ignores it, the rate is what matters here).
     const deanery = typeof rest.deanery === 'string' ? rest.deanery : 'unknown';
-    esrFiles.inc({ deanery });
-    if (typeof rest.recordCount === 'number') esrRecordsExported.inc({ deanery }, rest.recordCount);
+    esrAppFilesTotal.inc({ deanery });
+    if (typeof rest.recordCount === 'number') esrRecordsExportedTotal.inc({ deanery }, rest.recordCount);
   }
   return { kind: 'done', result: 'handed-over', status };
 }

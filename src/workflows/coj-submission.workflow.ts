@@ -18,7 +18,7 @@ import type { AlertActivities } from '../activities/alert.activities';
 import {
   acknowledgementSignal,
   acknowledgesSignature,
-  COJ_VERSIONS,
+  cojSignatureProblems,
   cojSignatureSignal,
   cojStatusQuery,
   SEARCH_ATTRIBUTES,
@@ -210,10 +210,7 @@ function failureText(err: unknown): string {
 /** The client API validates fully; this keeps a hand-started run from doing nonsense. */
 function checkInput({ signature: s, timings: t }: CojSubmissionInput): void {
   const problems = [
-    !s?.programmeMembershipTisId && 'programmeMembershipTisId is missing',
-    !s?.traineeTisId && 'traineeTisId is missing',
-    (!s?.signedAt || Number.isNaN(Date.parse(s.signedAt))) && 'signedAt is not a date',
-    !(COJ_VERSIONS as readonly string[]).includes(s?.version) && `version must be one of ${COJ_VERSIONS.join(', ')}`,
+    ...cojSignatureProblems(s),
     !(t?.slaMs > 0 && t.resendInitialMs > 0 && t.resendMaxMs >= t.resendInitialMs) && 'timings are not valid',
   ].filter(Boolean);
   if (problems.length > 0) throw InvalidInputError.failure(`invalid CoJ submission: ${problems.join('; ')}`);

@@ -40,13 +40,13 @@ import {
   appFileCommandId,
   DEANERIES,
   DEFAULT_ESR_TIMINGS,
+  esrRunRequestProblems,
   ESR_LANE_WORKFLOW_ID,
   esrLaneStatusQuery,
   esrRunFinishedSignal,
   esrRunRequestSignal,
   esrRunStatusQuery,
   esrRunWorkflowId,
-  isDeanery,
   SEARCH_ATTRIBUTES,
   type Acknowledgement,
   type AppFileReply,
@@ -71,25 +71,14 @@ const { publishAppFileCommand, remainingDueRecords, raiseEsrDeaneryAlert } = pro
 /** First wait before publishing again a command the broker did not take; doubles up to the resend wait. */
 const ESR_PUBLISH_RETRY_INITIAL_MS = 1000;
 
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-function checkRunDate(runDate: string): void {
-  if (!DATE.test(runDate) || Number.isNaN(Date.parse(`${runDate}T00:00:00Z`)) || !new Date(`${runDate}T00:00:00Z`).toISOString().startsWith(runDate)) {
-    throw InvalidInputError.failure(`runDate must be a real date YYYY-MM-DD; got "${runDate}"`);
-  }
-}
-
-function checkDeaneries(deaneries: readonly string[]): Deanery[] {
-  const unknown = deaneries.filter((d) => !isDeanery(d));
-  if (unknown.length > 0) throw InvalidInputError.failure(`unknown deanery ${unknown.join(', ')}; known: ${DEANERIES.join(', ')}`);
-  if (deaneries.length === 0) throw InvalidInputError.failure('no deanery to run');
-  // TIS's order, whatever order they were given in; each once.
+/**
+ * The client API checks a request before it starts anything; this is the same check (one in src/shared),
+ * for a run started some other way. Returns the deaneries in TIS's order, each once.
+ */
+function checkRequest(runDate: string, deaneries: readonly string[], timings: EsrTimings): Deanery[] {
+  const problems = esrRunRequestProblems({ runDate, deaneries, timings });
+  if (problems.length > 0) throw InvalidInputError.failure(`invalid ESR run request: ${problems.join('; ')}`);
   return DEANERIES.filter((d) => deaneries.includes(d));
-}
-
-function checkTimings(timings: EsrTimings): void {
-  for (const [name, value] of Object.entries(timings)) {
-    if (!Number.isInteger(value) || value < 1) throw InvalidInputError.failure(`timings.${name} must be a whole number of at least 1; got ${String(value)}`);
-  }
 }
 
 const message = (err: unknown): string => (err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err));
@@ -98,10 +87,8 @@ const message = (err: unknown): string => (err instanceof Error ? (err.cause ins
 // One day's files
 
 export async function esrRunWorkflow(request: EsrRunRequest): Promise<EsrRunStatus> {
-  checkRunDate(request.runDate);
-  const deaneries = checkDeaneries(request.deaneries);
   const timings = { ...DEFAULT_ESR_TIMINGS, ...request.timings };
-  checkTimings(timings);
+  const deaneries = checkRequest(request.runDate, request.deaneries, timings);
   const { runDate } = request;
   const self = workflowInfo().workflowId;
 
@@ -287,10 +274,8 @@ function scheduledRunDate(): string {
 export async function esrRequestWorkflow(input: EsrRequestInput = {}): Promise<EsrRunStatus> {
   const info = workflowInfo();
   const runDate = input.runDate ?? scheduledRunDate();
-  checkRunDate(runDate);
-  const deaneries = checkDeaneries(input.deaneries ?? [...DEANERIES]);
   const timings = { ...DEFAULT_ESR_TIMINGS, ...input.timings };
-  checkTimings(timings);
+  const deaneries = checkRequest(runDate, input.deaneries ?? [...DEANERIES], timings);
   const requestId = input.requestId ?? info.workflowId.replace(/^esr-/, '');
   if (!/^[\w.:-]{1,120}$/.test(requestId)) throw InvalidInputError.failure(`requestId must be 1-120 letters, digits, _ . : or -; got "${requestId}"`);
   upsertSearchAttributes([
