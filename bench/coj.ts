@@ -12,7 +12,7 @@ import { openMongo } from '../src/adapters/mongo';
 import { TssStore } from '../src/adapters/tss-store';
 import { TisStore } from '../src/adapters/tis-store';
 import { cojSettings, submitCoj } from '../src/client/coj';
-import { cojWorkflowId, type CojSignature, type CojStatus } from '../src/shared/contract';
+import { cojWorkflowId, type CojSignature, type CojStatus } from '../src/shared/coj';
 import { cpuText, floorProcesses, measureFloor, measureFloorBurst, type CpuCost, type FloorBurst, type FloorFigures } from './floor';
 import { cpuMsPer, readCpu, SHARED_SERVERS, type ProcessGroup } from './cpu';
 import { latency, median, parsePrometheus, pool, round, type Latency, type ProgressBars } from './measure';

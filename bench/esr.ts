@@ -18,7 +18,7 @@ import { connectClient } from '../src/adapters/temporal';
 import { dueWindow, EsrStore, type GeneratedAppRecord } from '../src/adapters/esr-store';
 import { requestEsrRun } from '../src/client/esr';
 import { startEsrExporter } from '../src/receivers/esr-exporter';
-import { appFileCommandId, DEANERIES } from '../src/shared/contract';
+import { appFileCommandId, DEANERIES } from '../src/shared/esr';
 import { startWorker } from '../src/worker/worker';
 import { measureFloor } from './floor';
 import { nowMs, round, type ProgressBars } from './measure';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AmqpPublisher } from '../src/adapters/amqp';
 import { connectAmqp } from '../src/adapters/amqp';
-import { QUEUES } from '../src/shared/contract';
+import { QUEUES } from '../src/shared/amqp';
 import { PublishReturnedError } from '../src/shared/errors';
 import { testConfig, testLogger } from './support/system';
 

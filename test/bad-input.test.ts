@@ -25,18 +25,9 @@ import type { Consumer } from '../src/adapters/amqp-consumer';
 import type { TisStore } from '../src/adapters/tis-store';
 import type { TssStore } from '../src/adapters/tss-store';
 import { InvalidInputError } from '../src/shared/errors';
-import {
-  cojWorkflowId,
-  DEAD_LETTER_REASON_HEADER,
-  deadLetterQueue,
-  ESR_LANE_WORKFLOW_ID,
-  esrRequestWorkflowId,
-  esrRunWorkflowId,
-  QUEUES,
-  type AppFileCommand,
-  type CojSignature,
-  type EsrRunStatus,
-} from '../src/shared/contract';
+import { DEAD_LETTER_REASON_HEADER, deadLetterQueue, QUEUES } from '../src/shared/amqp';
+import { cojWorkflowId, type CojSignature } from '../src/shared/coj';
+import { ESR_LANE_WORKFLOW_ID, esrRequestWorkflowId, esrRunWorkflowId, type AppFileCommand, type EsrRunStatus } from '../src/shared/esr';
 import { quietRuntime, runStatuses, within } from './support/system';
 import { tisw } from './support/processes';
 import { newSignature, openCojStores, signed, type CojTestStores } from './support/coj';

@@ -11,7 +11,7 @@ import { connectClient } from '../src/adapters/temporal';
 import { ensureServersBuilt } from '../src/local/servers';
 import { freePort } from '../src/local/ports';
 import { startTemporalDevServer } from '../src/local/temporal-dev-server';
-import { probeWorkflowId } from '../src/shared/contract';
+import { probeWorkflowId } from '../src/shared/probe';
 import { probeWorkflow } from '../src/workflows';
 import { testConfig, testLogger, withWorker } from './support/system';
 

@@ -3,7 +3,7 @@ import { TssStore } from '../src/adapters/tss-store';
 import { TisStore } from '../src/adapters/tis-store';
 import { cojSettings, cojStatus, submitCoj, type CojSettings } from '../src/client/coj';
 import { startReceivers } from '../src/receivers/run';
-import { cojWorkflowId, type CojSignature, type CojStatus } from '../src/shared/contract';
+import { cojWorkflowId, type CojSignature, type CojStatus } from '../src/shared/coj';
 import type { Config } from '../src/config/config';
 import { waitFor } from '../src/local/ports';
 import { pollerIdentities } from '../src/adapters/temporal';

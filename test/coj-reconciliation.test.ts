@@ -3,7 +3,7 @@ import { TssStore } from '../src/adapters/tss-store';
 import { TisStore } from '../src/adapters/tis-store';
 import { ensureSchedules, SCHEDULE_IDS, setSchedulePaused } from '../src/client/schedules';
 import { startReceivers } from '../src/receivers/run';
-import { cojWorkflowId } from '../src/shared/contract';
+import { cojWorkflowId } from '../src/shared/coj';
 import { cojReconciliationWorkflow } from '../src/workflows';
 import type { Config } from '../src/config/config';
 import { pauseSchedule, testConfig, testLogger, withWorker } from './support/system';

@@ -8,7 +8,7 @@ import { TssStore } from '../src/adapters/tss-store';
 import { cojStatus } from '../src/client/coj';
 import { startReceivers, type Receivers } from '../src/receivers/run';
 import { DEMO_MARKER, nonLocalMongoUris, seedDemo, type DemoResult } from '../src/local/demo';
-import { DEANERIES, ESR_LANE_WORKFLOW_ID, type EsrRunStatus } from '../src/shared/contract';
+import { DEANERIES, ESR_LANE_WORKFLOW_ID, type EsrRunStatus } from '../src/shared/esr';
 import { testClient, testLogger, withWorker } from './support/system';
 import { eventually } from './support/eventually';
 import { isolatedEsr, uniqueRunDate, type IsolatedEsr } from './support/esr';

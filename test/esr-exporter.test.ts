@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { generateAppFile, startEsrExporter, type EsrExporter, type EsrExporterOptions } from '../src/receivers/esr-exporter';
-import { appFileCommandId, DEANERIES, type AppFileReply } from '../src/shared/contract';
+import { appFileCommandId, DEANERIES, type AppFileReply } from '../src/shared/esr';
 import { testLogger } from './support/system';
 import { isolatedEsr, replyReader, seedRecords, uniqueRunDate, type IsolatedEsr, type ReplyReader } from './support/esr';
 

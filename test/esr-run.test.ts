@@ -5,16 +5,7 @@ import { startEsrExporter, type EsrExporter, type EsrExporterOptions } from '../
 import { startAcknowledgementListener } from '../src/worker/acknowledgement-listener';
 import { quietRuntime, startWorker } from '../src/worker/worker';
 import type { Consumer } from '../src/adapters/amqp-consumer';
-import {
-  DEANERIES,
-  ESR_SCHEDULE_ID,
-  ESR_SCHEDULED_WORKFLOW_ID,
-  esrRequestWorkflowId,
-  esrRunStatusQuery,
-  esrRunWorkflowId,
-  type EsrRunStatus,
-  type EsrTimings,
-} from '../src/shared/contract';
+import { DEANERIES, ESR_SCHEDULE_ID, ESR_SCHEDULED_WORKFLOW_ID, esrRequestWorkflowId, esrRunStatusQuery, esrRunWorkflowId, type EsrRunStatus, type EsrTimings } from '../src/shared/esr';
 import { esrRequestWorkflow } from '../src/workflows';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';

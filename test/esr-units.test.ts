@@ -1,7 +1,7 @@
 import { dueWindow } from '../src/adapters/esr-store';
 import { recordLine, renderAppFile } from '../src/receivers/esr-exporter';
 import { daysBetween } from '../src/client/esr';
-import { appFileName } from '../src/shared/contract';
+import { appFileName } from '../src/shared/esr';
 
 describe('ESR rules that need no server', () => {
   it('counts a placement as due from 2 days after the run date (inclusive) to 13 weeks after it (exclusive)', () => {

@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import type { ConsumeMessage } from 'amqplib';
 import type { z } from 'zod';
 import { readJsonMessage } from '../src/adapters/amqp-consumer';
-import { appFileName, COJ_VERSIONS, DEANERIES } from '../src/shared/contract';
+import { COJ_VERSIONS } from '../src/shared/coj';
+import { appFileName, DEANERIES } from '../src/shared/esr';
 import { appFileCommand, appFileReply, cojReply, cojSignedEvent, describeIssues, isoDate, isoInstant } from '../src/shared/messages';
 
 // -------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { ensureMonitor } from '../src/client/monitor';
 import { registry } from '../src/adapters/metrics';
 import { startReceivers } from '../src/receivers/run';
 import { startAcknowledgementListener } from '../src/worker/acknowledgement-listener';
-import { QUEUES } from '../src/shared/contract';
+import { QUEUES } from '../src/shared/amqp';
 import type { Config } from '../src/config/config';
 import { testClient, testConfig, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';

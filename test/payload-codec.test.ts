@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { AesGcmPayloadCodec, ENCRYPTED_ENCODING } from '../src/adapters/payload-codec';
 import { connectClient } from '../src/adapters/temporal';
 import { ConfigError, loadConfig } from '../src/config/config';
-import { probeWorkflowId } from '../src/shared/contract';
+import { probeWorkflowId } from '../src/shared/probe';
 import { probeWorkflow } from '../src/workflows';
 import { testConfig, withWorker } from './support/system';
 import { ensureSchedule, scheduleDefinitions } from '../src/client/schedules';

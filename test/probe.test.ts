@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { connectAmqp } from '../src/adapters/amqp';
 import { openMongo, type MongoStore } from '../src/adapters/mongo';
-import { PROBE_COLLECTION, probeWorkflowId, QUEUES, type ProbeMessage } from '../src/shared/contract';
+import { QUEUES } from '../src/shared/amqp';
+import { PROBE_COLLECTION, probeWorkflowId, type ProbeMessage } from '../src/shared/probe';
 import { probeWorkflow } from '../src/workflows';
 import { testClient, testConfig, withWorker } from './support/system';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { startTisw } from './support/processes';
 import { testClient } from './support/system';
 import { SCHEDULE_IDS } from '../src/client/schedules';
-import { MONITOR_WORKFLOW_ID } from '../src/shared/contract';
+import { MONITOR_WORKFLOW_ID } from '../src/shared/monitor';
 
 /**
  * No configured secret ever leaves a process in a log line or an error: a worker run with a wrong broker

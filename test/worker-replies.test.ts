@@ -1,6 +1,7 @@
 import { WorkerReplies } from '../src/worker/worker-replies';
 import { workerReplyQueue } from '../src/adapters/amqp-topology';
-import { acknowledgesSignature, type Acknowledgement } from '../src/shared/contract';
+import { type Acknowledgement } from '../src/shared/amqp';
+import { acknowledgesSignature } from '../src/shared/coj';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createCojActivities, type CojPublished } from '../src/activities/coj.activities';
 import type { AmqpPublisher } from '../src/adapters/amqp';

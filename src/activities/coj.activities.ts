@@ -3,7 +3,8 @@ import type { AmqpPublisher } from '../adapters/amqp';
 import type { TssStore, SyncOutcome } from '../adapters/tss-store';
 import { cojAcknowledgedTotal, cojPublishesTotal, cojSubmissionToAcknowledgementSeconds } from '../adapters/metrics';
 import type { WorkerReplies } from '../worker/worker-replies';
-import { acknowledgesSignature, cojMessageId, QUEUES, type Acknowledgement, type CojSignature, type CojSignedEvent } from '../shared/contract';
+import { QUEUES, type Acknowledgement } from '../shared/amqp';
+import { acknowledgesSignature, cojMessageId, type CojSignature, type CojSignedEvent } from '../shared/coj';
 
 export interface CojDeps {
   amqp: AmqpPublisher;

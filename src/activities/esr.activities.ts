@@ -6,7 +6,8 @@ import type { AmqpPublisher } from '../adapters/amqp';
 import { esrCommandsPublishedTotal, esrDeaneryFailuresTotal } from '../adapters/metrics';
 import type { Alerter } from '../adapters/alerts';
 import type { EsrStore } from '../adapters/esr-store';
-import { QUEUES, type AppFileCommand } from '../shared/contract';
+import { QUEUES } from '../shared/amqp';
+import { type AppFileCommand } from '../shared/esr';
 
 export interface EsrDeps {
   amqp: AmqpPublisher;

@@ -1,7 +1,8 @@
 import type { Client } from '@temporalio/client';
 import { readBrokerState } from '../adapters/broker-state';
 import { cojsPastSla, monitorCondition } from '../adapters/metrics';
-import { QUEUES, type Observation } from '../shared/contract';
+import { QUEUES } from '../shared/amqp';
+import { type Observation } from '../shared/monitor';
 
 export interface MonitorDeps {
   amqpUrl: string;

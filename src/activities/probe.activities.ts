@@ -1,5 +1,6 @@
 import type { Db } from 'mongodb';
-import { PROBE_COLLECTION, QUEUES, type ProbeInput, type ProbeMessage, type ProbeResult } from '../shared/contract';
+import { QUEUES } from '../shared/amqp';
+import { PROBE_COLLECTION, type ProbeInput, type ProbeMessage, type ProbeResult } from '../shared/probe';
 import type { AmqpPublisher } from '../adapters/amqp';
 
 export interface ProbeDeps {

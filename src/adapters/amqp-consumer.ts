@@ -10,7 +10,7 @@
  */
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../config/logger';
-import { DEAD_LETTER_REASON_HEADER, deadLetterQueue } from '../shared/contract';
+import { DEAD_LETTER_REASON_HEADER, deadLetterQueue } from '../shared/amqp';
 import { connectAmqp } from './amqp';
 import { declareTopology, type QueueSpec } from './amqp-topology';
 

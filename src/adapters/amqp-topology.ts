@@ -3,7 +3,7 @@
  * (RabbitMQ refuses a second declaration with different arguments, so this is the only place they live).
  */
 import type { Channel } from 'amqplib';
-import { deadLetterQueue, QUEUES } from '../shared/contract';
+import { deadLetterQueue, QUEUES } from '../shared/amqp';
 
 export interface QueueSpec {
   name: string;

@@ -15,16 +15,7 @@
 import type { Collection, Db } from 'mongodb';
 import { MongoServerError } from 'mongodb';
 import type { MongoTarget } from '../config/config';
-import {
-  APP_FILE_SEQUENCE_COUNTER,
-  appFileName,
-  DUE_BEFORE_DAYS,
-  DUE_FROM_DAYS,
-  ESR_COLLECTIONS,
-  type AppRecordStatus,
-  type Deanery,
-  type SkippedAppRecord,
-} from '../shared/contract';
+import { APP_FILE_SEQUENCE_COUNTER, appFileName, DUE_BEFORE_DAYS, DUE_FROM_DAYS, ESR_COLLECTIONS, type AppRecordStatus, type Deanery, type SkippedAppRecord } from '../shared/esr';
 import { TiswError } from '../shared/errors';
 import { openMongo, type MongoStore } from './mongo';
 

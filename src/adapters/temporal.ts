@@ -9,7 +9,7 @@ import type { DataConverter, SearchAttributeType } from '@temporalio/common';
 import { AesGcmPayloadCodec } from './payload-codec';
 import { temporal as proto } from '@temporalio/proto';
 import type { Config } from '../config/config';
-import { SEARCH_ATTRIBUTES } from '../shared/contract';
+import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 
 type TemporalConfig = Config['temporal'];
 

@@ -6,7 +6,7 @@
  * write are one conditional update), a resend a no-op, and no transaction needed.
  */
 import type { Collection, Db } from 'mongodb';
-import { TIS_COLLECTIONS, type CojVersion } from '../shared/contract';
+import { TIS_COLLECTIONS, type CojVersion } from '../shared/coj';
 import { OneAtATime } from './one-at-a-time';
 
 export interface TisCoj {

@@ -9,7 +9,7 @@
  * if the array changed in between: it then matches nothing, and we read again.
  */
 import type { Collection, Db } from 'mongodb';
-import { TSS_COLLECTIONS, type CojSignature, type CojVersion } from '../shared/contract';
+import { TSS_COLLECTIONS, type CojSignature, type CojVersion } from '../shared/coj';
 
 export interface ProgrammeMembershipDoc {
   tisId: string;

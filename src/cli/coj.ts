@@ -4,7 +4,7 @@ import { openMongo } from '../adapters/mongo';
 import { TssStore } from '../adapters/tss-store';
 import { cojSettings, cojStatus, ensureSubmitted, submitCoj, validateSignature } from '../client/coj';
 import { programmeMembershipTisId } from '../shared/messages';
-import { COJ_VERSIONS } from '../shared/contract';
+import { COJ_VERSIONS } from '../shared/coj';
 import { print, printJson, UsageError, withClient } from './output';
 import { instant } from './parse';
 import { progress } from './progress';

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../config/logger';
 import { startConfiguredEsrExporter } from '../receivers/esr-exporter';
 import { backfillDays, backfillEsr, type EsrFile } from '../client/esr';
-import { DEANERIES, type Deanery, type EsrRunStatus } from '../shared/contract';
+import { DEANERIES, type Deanery, type EsrRunStatus } from '../shared/esr';
 import { config, print, printJson, untilStopped, UsageError, withClient } from './output';
 import { deaneries as parseDeaneries, runDate } from './parse';
 import { progress } from './progress';

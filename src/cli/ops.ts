@@ -10,7 +10,7 @@ import { startWorker } from '../worker/worker';
 import { startReceivers } from '../receivers/run';
 import { checkHealth } from '../client/health';
 import { findStuck, type StuckReport } from '../client/stuck';
-import { probeWorkflowId } from '../shared/contract';
+import { probeWorkflowId } from '../shared/probe';
 import { probeWorkflow } from '../workflows/probe.workflow';
 import { CommandFailed, config, print, printJson, untilStopped, withClient } from './output';
 import { portNumber, positiveInt } from './parse';

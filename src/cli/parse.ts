@@ -3,7 +3,7 @@
  * says what was expected (exit code 2).
  */
 import { InvalidArgumentError } from 'commander';
-import { DEANERIES, isDeanery, type Deanery } from '../shared/contract';
+import { DEANERIES, isDeanery, type Deanery } from '../shared/esr';
 import { isoDate, isoInstant } from '../shared/messages';
 import { UsageError } from './output';
 

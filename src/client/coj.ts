@@ -12,15 +12,8 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../config/config';
-import {
-  cojSignatureSignal,
-  cojStatusQuery,
-  cojWorkflowId,
-  SEARCH_ATTRIBUTES,
-  type CojSignature,
-  type CojStatus,
-  type CojTimings,
-} from '../shared/contract';
+import { cojSignatureSignal, cojStatusQuery, cojWorkflowId, type CojSignature, type CojStatus, type CojTimings } from '../shared/coj';
+import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 import { cojVersion, describeIssues, isoInstant, programmeMembershipTisId, traineeTisId } from '../shared/messages';
 import { InvalidInputError, TiswError } from '../shared/errors';
 import { cojSubmissionWorkflow } from '../workflows/coj-submission.workflow';

@@ -5,15 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import {
-  esrRequestWorkflowId,
-  esrRunRequestProblems,
-  esrRunStatusQuery,
-  esrRunWorkflowId,
-  type Deanery,
-  type EsrRunStatus,
-  type EsrTimings,
-} from '../shared/contract';
+import { esrRequestWorkflowId, esrRunRequestProblems, esrRunStatusQuery, esrRunWorkflowId, type Deanery, type EsrRunStatus, type EsrTimings } from '../shared/esr';
 import { isRunDate } from '../shared/dates';
 import { InvalidInputError } from '../shared/errors';
 import { esrRequestWorkflow } from '../workflows/esr-run.workflow';

@@ -7,7 +7,10 @@ import { connectClient, pollerIdentities } from '../adapters/temporal';
 import { openMongo } from '../adapters/mongo';
 import type { Db } from 'mongodb';
 import { readBrokerState } from '../adapters/broker-state';
-import { ESR_COLLECTIONS, QUEUES, SEARCH_ATTRIBUTES, TSS_COLLECTIONS } from '../shared/contract';
+import { QUEUES } from '../shared/amqp';
+import { TSS_COLLECTIONS } from '../shared/coj';
+import { ESR_COLLECTIONS } from '../shared/esr';
+import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 import { SCHEDULE_IDS } from './schedules';
 
 export interface Check {

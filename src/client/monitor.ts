@@ -1,7 +1,8 @@
 /** Starting the system monitor (src/workflows/system-monitor.workflow.ts): one per namespace. */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Config } from '../config/config';
-import { MONITOR_WORKFLOW_ID, QUEUES, type MonitorSettings } from '../shared/contract';
+import { QUEUES } from '../shared/amqp';
+import { MONITOR_WORKFLOW_ID, type MonitorSettings } from '../shared/monitor';
 import { systemMonitorWorkflow } from '../workflows/system-monitor.workflow';
 
 export function monitorSettings(config: Config): MonitorSettings {

@@ -7,7 +7,9 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config/config';
 import { readBrokerState, type BrokerState, type QueueState } from '../adapters/broker-state';
-import { cojStatusQuery, esrRunStatusQuery, QUEUES, type CojStatus, type EsrRunStatus } from '../shared/contract';
+import { QUEUES } from '../shared/amqp';
+import { cojStatusQuery, type CojStatus } from '../shared/coj';
+import { esrRunStatusQuery, type EsrRunStatus } from '../shared/esr';
 
 export interface LateRun {
   workflowId: string;

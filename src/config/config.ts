@@ -11,7 +11,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { TASK_QUEUE } from '../shared/contract';
+import { TASK_QUEUE } from '../shared/temporal';
 
 export interface TemporalTls {
   /** Client certificate and key (PEM file paths) for mTLS; both or neither. */

@@ -19,7 +19,8 @@ import { TssStore } from '../adapters/tss-store';
 import { TisStore } from '../adapters/tis-store';
 import { EsrStore, dueWindow, type GeneratedAppRecord } from '../adapters/esr-store';
 import { cojSettings, submitCoj } from '../client/coj';
-import { DEANERIES, esrRequestWorkflowId, esrRunWorkflowId, type CojSignature, type EsrRequestInput } from '../shared/contract';
+import { type CojSignature } from '../shared/coj';
+import { DEANERIES, esrRequestWorkflowId, esrRunWorkflowId, type EsrRequestInput } from '../shared/esr';
 
 export const DEMO_MARKER = 'demo-seeded';
 

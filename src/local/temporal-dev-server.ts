@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../shared/contract';
+import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 import { spawnChild, type Child } from './child';
 import { waitFor } from './ports';
 

@@ -14,7 +14,8 @@ import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from '../config/logger';
 import type { TisStore } from '../adapters/tis-store';
 import { readJsonMessage, startConsumer, type Consumer, type ConsumerContext, type Outcome } from '../adapters/amqp-consumer';
-import { QUEUES, type CojReceivedReply } from '../shared/contract';
+import { QUEUES } from '../shared/amqp';
+import { type CojReceivedReply } from '../shared/coj';
 import { cojSignedEvent, describeIssues } from '../shared/messages';
 
 export interface CojReceiverOptions {

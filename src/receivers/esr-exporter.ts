@@ -25,7 +25,8 @@ import type { Config } from '../config/config';
 import type { Logger } from '../config/logger';
 import { readJsonMessage, startConsumer, type Consumer, type ConsumerContext, type Outcome } from '../adapters/amqp-consumer';
 import { EsrStore, SequenceConflictError, type AppFileDocument, type GeneratedAppRecord } from '../adapters/esr-store';
-import { DEANERIES, isDeanery, QUEUES, type AppFileCommand, type AppFileReply, type SkippedAppRecord } from '../shared/contract';
+import { QUEUES } from '../shared/amqp';
+import { DEANERIES, isDeanery, type AppFileCommand, type AppFileReply, type SkippedAppRecord } from '../shared/esr';
 import { appFileCommand, describeIssues } from '../shared/messages';
 
 export interface EsrExporterOptions {

@@ -4,7 +4,7 @@
  * readable error path, where hand-written checks drift from the types. Not imported by workflow code.
  */
 import { z } from 'zod';
-import { COJ_VERSIONS, PROGRAMME_MEMBERSHIP_TIS_ID, TRAINEE_TIS_ID } from './contract';
+import { COJ_VERSIONS, PROGRAMME_MEMBERSHIP_TIS_ID, TRAINEE_TIS_ID } from './coj';
 import { ISO_INSTANT, isRealDay, isRealInstant, RUN_DATE_SHAPE } from './dates';
 
 /** A TIS programme membership id: a UUID, or (older ones) a comma-joined list of numeric ids. */

@@ -16,7 +16,7 @@ import type { Logger } from '../config/logger';
 import { readJsonMessage, startConsumer, type Consumer } from '../adapters/amqp-consumer';
 import { esrAppFilesTotal, esrRecordsExportedTotal, repliesTotal } from '../adapters/metrics';
 import type { QueueSpec } from '../adapters/amqp-topology';
-import { acknowledgementSignal, deadLetterQueue, QUEUES, type Acknowledgement } from '../shared/contract';
+import { acknowledgementSignal, deadLetterQueue, QUEUES, type Acknowledgement } from '../shared/amqp';
 import type { WorkerReplies } from './worker-replies';
 import { describeIssues, REPLY_SCHEMAS } from '../shared/messages';
 

@@ -15,7 +15,7 @@
  * answered by the workflow's resend.
  */
 import type { QueueSpec } from '../adapters/amqp-topology';
-import type { Acknowledgement } from '../shared/contract';
+import type { Acknowledgement } from '../shared/amqp';
 
 export interface ExpectedReply {
   /** Resolves with the reply, or with undefined when none came within the wait (or the wait was cancelled). */

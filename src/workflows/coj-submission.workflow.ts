@@ -15,19 +15,9 @@
 import { log, proxyActivities, proxyLocalActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { CojActivities } from '../activities/coj.activities';
 import type { AlertActivities } from '../activities/alert.activities';
-import {
-  acknowledgementSignal,
-  acknowledgesSignature,
-  cojSignatureProblems,
-  cojSignatureSignal,
-  cojStatusQuery,
-  SEARCH_ATTRIBUTES,
-  type Acknowledgement,
-  type CojSignature,
-  type CojStage,
-  type CojStatus,
-  type CojSubmissionInput,
-} from '../shared/contract';
+import { acknowledgementSignal, type Acknowledgement } from '../shared/amqp';
+import { acknowledgesSignature, cojSignatureProblems, cojSignatureSignal, cojStatusQuery, type CojSignature, type CojStage, type CojStatus, type CojSubmissionInput } from '../shared/coj';
+import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 import { CojRejectedError, InvalidInputError } from '../shared/errors';
 import { waitForSignal } from './wait';
 

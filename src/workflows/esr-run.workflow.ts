@@ -35,31 +35,9 @@ import {
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { EsrActivities } from '../activities/esr.activities';
-import {
-  acknowledgementSignal,
-  appFileCommandId,
-  DEANERIES,
-  DEFAULT_ESR_TIMINGS,
-  esrRunRequestProblems,
-  ESR_LANE_WORKFLOW_ID,
-  esrLaneStatusQuery,
-  esrRunFinishedSignal,
-  esrRunRequestSignal,
-  esrRunStatusQuery,
-  esrRunWorkflowId,
-  SEARCH_ATTRIBUTES,
-  type Acknowledgement,
-  type AppFileReply,
-  type Deanery,
-  type EsrDeaneryStage,
-  type EsrDeaneryStatus,
-  type EsrLaneState,
-  type EsrRequestInput,
-  type EsrRunOutcome,
-  type EsrRunRequest,
-  type EsrRunStatus,
-  type EsrTimings,
-} from '../shared/contract';
+import { acknowledgementSignal, type Acknowledgement } from '../shared/amqp';
+import { appFileCommandId, DEANERIES, DEFAULT_ESR_TIMINGS, esrRunRequestProblems, ESR_LANE_WORKFLOW_ID, esrLaneStatusQuery, esrRunFinishedSignal, esrRunRequestSignal, esrRunStatusQuery, esrRunWorkflowId, type AppFileReply, type Deanery, type EsrDeaneryStage, type EsrDeaneryStatus, type EsrLaneState, type EsrRequestInput, type EsrRunOutcome, type EsrRunRequest, type EsrRunStatus, type EsrTimings } from '../shared/esr';
+import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 import { EsrRunFailedError, InvalidInputError } from '../shared/errors';
 import { waitForSignal } from './wait';
 

@@ -4,7 +4,7 @@
  * which makes it the first proof in the tests and a live check an operator can run (`tisw probe`).
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { ProbeInput, ProbeResult } from '../shared/contract';
+import type { ProbeInput, ProbeResult } from '../shared/probe';
 import type { ProbeActivities } from '../activities/probe.activities';
 import { InvalidInputError } from '../shared/errors';
 

@@ -13,7 +13,8 @@
 import { continueAsNew, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Alert, AlertActivities } from '../activities/alert.activities';
 import type { MonitorActivities } from '../activities/monitor.activities';
-import { QUEUES, type MonitorState, type Observation } from '../shared/contract';
+import { QUEUES } from '../shared/amqp';
+import { type MonitorState, type Observation } from '../shared/monitor';
 
 const { observeBroker, reportMonitorState } = proxyActivities<MonitorActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 2 } });
 const { raiseAlert } = proxyActivities<AlertActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });

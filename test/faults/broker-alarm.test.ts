@@ -8,7 +8,7 @@ import { ensureMonitor } from '../../src/client/monitor';
 import { findStuck } from '../../src/client/stuck';
 import { startPrivateRabbitMq, type PrivateRabbitMq } from '../../src/local/rabbitmq';
 import { startReceivers } from '../../src/receivers/run';
-import { cojWorkflowId } from '../../src/shared/contract';
+import { cojWorkflowId } from '../../src/shared/coj';
 import type { Config } from '../../src/config/config';
 import { testClient, testConfig, testLogger, withWorker } from '../support/system';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook';

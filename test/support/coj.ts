@@ -1,6 +1,6 @@
 /** Test data for CoJ submissions: unique ids per test, the TSS profile and the TIS programme membership. */
 import { randomInt, randomUUID } from 'node:crypto';
-import type { CojSignature } from '../../src/shared/contract';
+import type { CojSignature } from '../../src/shared/coj';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../../src/config/config';
 import { openMongo } from '../../src/adapters/mongo';

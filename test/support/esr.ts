@@ -14,7 +14,8 @@ import { declareTopology } from '../../src/adapters/amqp-topology';
 import { EsrStore, dueWindow, type GeneratedAppRecord } from '../../src/adapters/esr-store';
 import { assertTestDatabase, openMongo } from '../../src/adapters/mongo';
 import { addVhost, deleteVhost } from '../../src/local/rabbitmq';
-import { QUEUES, type AppFileCommand } from '../../src/shared/contract';
+import { QUEUES } from '../../src/shared/amqp';
+import { type AppFileCommand } from '../../src/shared/esr';
 
 export interface IsolatedEsr {
   config: Config;

@@ -1,0 +1,109 @@
+/**
+ * CoJ submission: a signature as TSS saves it, the event TCS consumes, TIS's reply, the workflow's
+ * input, timings, status, ids, signal and query, and the stores' collection names. Safe to import from
+ * workflow code.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { Acknowledgement } from './amqp';
+import { ISO_INSTANT, isRealInstant } from './dates';
+
+export const COJ_VERSIONS = ['GG9', 'GG10', 'GG11'] as const;
+
+/** A TIS programme membership id: a UUID, or (older ones) a comma-joined list of numeric ids. */
+export const PROGRAMME_MEMBERSHIP_TIS_ID = /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\d{1,12}(,\d{1,12}){0,50})$/;
+/** A TIS person id, as TSS keys trainee profiles. */
+export const TRAINEE_TIS_ID = /^\d{1,20}$/;
+export type CojVersion = (typeof COJ_VERSIONS)[number];
+
+/**
+ * Every problem with a signature (empty when there is none), by the same rules as the client API's
+ * schema (shared/messages.ts builds it from the same patterns): what the workflow checks of a run
+ * started without the client.
+ */
+export function cojSignatureProblems(s: Partial<Record<keyof CojSignature, unknown>> | undefined): string[] {
+  const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+  return [
+    !PROGRAMME_MEMBERSHIP_TIS_ID.test(text(s?.programmeMembershipTisId)) && 'programmeMembershipTisId: must be a UUID or a comma-joined list of numeric ids',
+    !TRAINEE_TIS_ID.test(text(s?.traineeTisId)) && 'traineeTisId: must be a numeric TIS id',
+    !(ISO_INSTANT.test(text(s?.signedAt)) && isRealInstant(text(s?.signedAt))) && 'signedAt: must be an ISO-8601 instant with a zone, on a day and at a time that exist',
+    !(COJ_VERSIONS as readonly unknown[]).includes(s?.version) && `version: must be one of ${COJ_VERSIONS.join(', ')}`,
+  ].filter((p): p is string => typeof p === 'string');
+}
+
+/** A signature as TSS saved it: what `submitCoj` takes. */
+export interface CojSignature {
+  programmeMembershipTisId: string;
+  traineeTisId: string;
+  /** ISO-8601 instant. */
+  signedAt: string;
+  version: CojVersion;
+}
+
+/** The event on trainee.queue.coj.signed.tcs: TSS's shape, unchanged. */
+export interface CojSignedEvent {
+  programmeMembershipTisId: string;
+  conditionsOfJoining: { signedAt: string; version: CojVersion; syncedAt: null };
+}
+
+/** TIS's reply body on success (status "ok"). */
+export interface CojReceivedReply {
+  programmeMembershipTisId: string;
+  signedAt: string;
+  version: CojVersion;
+}
+
+export type CojStage = 'publishing' | 'awaiting-acknowledgement' | 'acknowledged' | 'rejected';
+
+/** Timing settings, passed in at start so that the workflow stays deterministic and tests can shorten them. */
+export interface CojTimings {
+  /** After this long without an acknowledgement the CoJ is late: one alert, and it keeps going. */
+  slaMs: number;
+  /** First wait for an acknowledgement before publishing again; doubles up to resendMaxMs. */
+  resendInitialMs: number;
+  resendMaxMs: number;
+}
+
+export interface CojSubmissionInput {
+  signature: CojSignature;
+  timings: CojTimings;
+}
+
+/** What `tisw coj status` prints: the workflow's whole state. */
+export interface CojStatus {
+  programmeMembershipTisId: string;
+  traineeTisId: string;
+  signedAt: string;
+  version: CojVersion;
+  stage: CojStage;
+  /** Publishes of the current signature that the broker confirmed or failed. */
+  attempts: number;
+  lastFailure: string | null;
+  startedAt: string;
+  lastPublishedAt: string | null;
+  acknowledgedAt: string | null;
+  syncedAt: string | null;
+  lateAlertRaisedAt: string | null;
+  rejectionReason: string | null;
+  /** Earlier signatures of this programme membership that a newer one superseded in this run. */
+  superseded: string[];
+}
+
+export const cojWorkflowId = (programmeMembershipTisId: string): string => `coj-${programmeMembershipTisId}`;
+/** Stable across resends of one signature; a newer signature gets a new one. */
+export const cojMessageId = (s: Pick<CojSignature, 'programmeMembershipTisId' | 'signedAt'>): string =>
+  `coj-${s.programmeMembershipTisId}-${Date.parse(s.signedAt)}`;
+
+/** Sent by a later submission of the same programme membership (signal-with-start). */
+export const cojSignatureSignal = defineSignal<[CojSignature]>('cojSignature');
+export const cojStatusQuery = defineQuery<CojStatus>('cojStatus');
+
+/** TSS's store: trainee profiles, each with its programme memberships and their CoJ. */
+export const TSS_COLLECTIONS = { traineeProfiles: 'traineeProfiles' } as const;
+/** TIS's store (reference receiver): programme memberships and their CoJ, keyed by programme membership id. */
+export const TIS_COLLECTIONS = { programmeMemberships: 'programmeMemberships' } as const;
+
+/** Whether a CoJ reply answers this signature (not a late reply for an older or newer one of the same programme membership). */
+export function acknowledgesSignature(acknowledgement: Acknowledgement, signature: Pick<CojSignature, 'signedAt'>): boolean {
+  const signedAt = acknowledgement.result.signedAt;
+  return signedAt !== undefined && Date.parse(String(signedAt)) === Date.parse(signature.signedAt);
+}

@@ -1,0 +1,35 @@
+/** The system monitor (src/workflows/system-monitor.workflow.ts): its settings, what it sees and its state. */
+export const MONITOR_WORKFLOW_ID = 'tisw-system-monitor';
+
+export interface MonitorSettings {
+  intervalMs: number;
+  idleAfterMs: number;
+  ackBacklog: number;
+  /** The queues watched for idleness. */
+  queues: string[];
+  /** For the tisw_cojs_past_sla gauge. */
+  cojSlaMs: number;
+}
+
+/** One look at the broker, as the monitor's activity returns it. */
+export interface Observation {
+  reachable: boolean;
+  error?: string;
+  blocked?: string;
+  queues: Array<{ queue: string; ready: number; consumers: number; missing?: true }>;
+}
+
+/** A condition the monitor is in an episode of, keyed e.g. "queue-idle:trainee.queue.coj.signed.tcs". */
+export interface MonitorEpisode {
+  key: string;
+  since: string;
+  alerted: boolean;
+}
+
+export interface MonitorState {
+  settings: MonitorSettings;
+  /** Conditions seen, with when they began; alerted once they held long enough. */
+  episodes: MonitorEpisode[];
+  /** Last seen ready count per queue, for "no progress". */
+  lastReady: Record<string, number>;
+}
