@@ -12,7 +12,7 @@ import { MongoClient } from 'mongodb';
 import { loadConfig, type Config } from '../src/config/config';
 import { spawnTisw, type Child } from '../src/local/child';
 import { freePort } from '../src/local/ports';
-import { addVhost, deleteVhost } from '../src/local/rabbitmq';
+import { openVhost } from '../src/local/rabbitmq';
 import { startLocalStack, withDatabase, type LocalStack } from '../src/local/stack';
 import { waitForPollers } from '../src/local/up';
 
@@ -56,17 +56,16 @@ export async function startBenchSystem(base: Config, name: string, options: Benc
     echo: false,
     warn: (m) => process.stderr.write(`bench: ${m}\n`),
   });
-  const vhost = options.amqpUrl === undefined ? `${prefix}-${id}` : undefined;
   const database = `${prefix.replace(/-/g, '_')}_${process.pid}`;
   const children: Child[] = [];
+  let vhost: Awaited<ReturnType<typeof openVhost>> | undefined;
   try {
-    if (vhost) await addVhost(vhost);
+    if (options.amqpUrl === undefined) vhost = await openVhost(base.amqp.url, `${prefix}-${id}`);
   } catch (err) {
     await stack.stop();
     throw new Error(`the benchmark needs a RabbitMQ vhost of its own, made with rabbitmqctl (run as root): ${(err as Error).message}`);
   }
-  const amqp = new URL(options.amqpUrl ?? base.amqp.url);
-  if (vhost) amqp.pathname = `/${vhost}`;
+  const amqpUrl = options.amqpUrl ?? vhost?.url ?? base.amqp.url;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TEMPORAL_ADDRESS: stack.temporalAddress,
@@ -75,7 +74,7 @@ export async function startBenchSystem(base: Config, name: string, options: Benc
     TSS_MONGODB_URI: '',
     TIS_MONGODB_URI: '',
     ESR_MONGODB_URI: '',
-    AMQP_URL: amqp.toString(),
+    AMQP_URL: amqpUrl,
     TISW_ESR_FILES_DIR: path.join(tmp, 'esr-files'),
     TISW_METRICS_PORT: '0',
     LOG_LEVEL: 'warn',
@@ -107,7 +106,7 @@ export async function startBenchSystem(base: Config, name: string, options: Benc
       const mongo = new MongoClient(stack.mongoUri, { serverSelectionTimeoutMS: 5000 });
       await mongo.db(database).dropDatabase().catch(() => undefined);
       await mongo.close();
-      if (vhost) await deleteVhost(vhost).catch(() => undefined);
+      await vhost?.remove();
       await stack.stop();
       fs.rmSync(tmp, { recursive: true, force: true });
     },

@@ -21,6 +21,7 @@ import { requestEsrRun, type EsrRunOptions } from '../src/client/esr';
 import { startCojReceiver } from '../src/receivers/coj-receiver';
 import { startEsrExporter } from '../src/receivers/esr-exporter';
 import { startWorker, type TiswWorker } from '../src/worker/worker';
+import { esrRequestWorkflow } from '../src/workflows/esr-run.workflow';
 import type { Consumer } from '../src/adapters/amqp-consumer';
 import type { TisStore } from '../src/adapters/tis-store';
 import type { TssStore } from '../src/adapters/tss-store';
@@ -32,7 +33,7 @@ import { quietRuntime, runStatuses, within } from './support/system';
 import { tisw } from './support/processes';
 import { newSignature, openCojStores, signed, type CojTestStores } from './support/coj';
 import { isolatedEsr, replyReader, seedRecords, uniqueRunDate, type IsolatedEsr, type RawProperties, type ReplyReader } from './support/esr';
-import { eventually } from './support/eventually';
+import { eventually } from '../src/shared/poll';
 
 /** What a consumer must do with a message: dead-letter it, reject it (no dead letter), drop it with a log line, or take it. */
 type Outcome = { deadLetter: RegExp } | { rejected: RegExp } | { dropped: RegExp } | { accepted: true };
@@ -377,7 +378,7 @@ describe('bad input, at every entry point', () => {
       let release: () => void = () => undefined;
       releaseCommand = new Promise<void>((resolve) => (release = resolve));
       const requestId = `bad-input-${randomUUID().slice(0, 8)}`;
-      const request = await client.workflow.start('esrRequestWorkflow', {
+      const request = await client.workflow.start(esrRequestWorkflow, {
         taskQueue: config.temporal.taskQueue,
         workflowId: esrRequestWorkflowId(requestId),
         args: [{ requestId, runDate, deaneries: ['KSS'], timings: { resendInitialMs: 20_000, resendMaxMs: 20_000, attemptsPerRound: 2, roundPauseMs: 1000, maxPasses: 2 } }],

@@ -5,11 +5,11 @@ import { cojSettings, cojStatus, submitCoj, type CojSettings } from '../src/clie
 import { startReceivers } from '../src/receivers/run';
 import { cojWorkflowId, type CojSignature, type CojStatus } from '../src/shared/coj';
 import type { Config } from '../src/config/config';
-import { waitFor } from '../src/local/ports';
+import { waitFor } from '../src/shared/poll';
 import { pollerIdentities } from '../src/adapters/temporal';
 import { testConfig, testLogger, withWorker } from './support/system';
 import { newSignature, seedSignedCojs, signed, openCojStores, type CojTestStores } from './support/coj';
-import { eventually } from './support/eventually';
+import { eventually } from '../src/shared/poll';
 import { startTcpProxy } from './support/tcp-proxy';
 import { startTisw } from './support/processes';
 

@@ -10,7 +10,7 @@ import type { Config } from '../src/config/config';
 import { runStatuses, runStatusesWhere, testConfig, testLogger, within, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
 import { newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
-import { eventually } from './support/eventually';
+import { eventually } from '../src/shared/poll';
 import { randomUUID } from 'node:crypto';
 import { connectAmqp } from '../src/adapters/amqp';
 import { WORKER_REPLY_TTL_MS, workerReplyQueue } from '../src/adapters/amqp-topology';

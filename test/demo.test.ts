@@ -10,7 +10,7 @@ import { startReceivers, type Receivers } from '../src/receivers/run';
 import { DEMO_MARKER, nonLocalMongoUris, seedDemo, type DemoResult } from '../src/local/demo';
 import { DEANERIES, ESR_LANE_WORKFLOW_ID, type EsrRunStatus } from '../src/shared/esr';
 import { testClient, testLogger, withWorker } from './support/system';
-import { eventually } from './support/eventually';
+import { eventually } from '../src/shared/poll';
 import { isolatedEsr, uniqueRunDate, type IsolatedEsr } from './support/esr';
 
 /** The demo's work on a task queue of this file's own, with an ESR store, vhost and files directory of its own. */

@@ -25,7 +25,7 @@ import { esrRunWorkflow } from '../src/workflows';
 import { testClient, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
 import { newSignature, signed } from './support/coj';
-import { eventually } from './support/eventually';
+import { eventually } from '../src/shared/poll';
 import { isolatedEsr, seedRecords, uniqueRunDate, type IsolatedEsr } from './support/esr';
 import { reportDetection, seconds } from './support/detection';
 import { registry } from '../src/adapters/metrics';

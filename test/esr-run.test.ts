@@ -16,7 +16,7 @@ import { pauseSchedule, testClient, testLogger } from './support/system';
 import { startTcpProxy } from './support/tcp-proxy';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
 import { isolatedEsr, seedRecords, uniqueRunDate, type IsolatedEsr } from './support/esr';
-import { eventually } from './support/eventually';
+import { eventually } from '../src/shared/poll';
 
 /** ESR workflows and activities on a task queue of this file's own, so that no other test file's worker (another store, another vhost) takes them. */
 const TASK_QUEUE = `tis-workflows-esr-run-test-${process.pid}`;

@@ -10,7 +10,7 @@ import { QUEUES } from '../src/shared/amqp';
 import type { Config } from '../src/config/config';
 import { testClient, testConfig, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
-import { eventually } from './support/eventually';
+import { eventually } from '../src/shared/poll';
 import { reportDetection, seconds } from './support/detection';
 
 const gauge = async (condition: string): Promise<number | undefined> =>

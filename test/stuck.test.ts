@@ -11,7 +11,7 @@ import { DEFAULT_ESR_TIMINGS } from '../src/shared/esr';
 import { esrRunWorkflow } from '../src/workflows';
 import { testConfig, testLogger, withWorker } from './support/system';
 import { newSignature, signed, openCojStores, type CojTestStores } from './support/coj';
-import { eventually } from './support/eventually';
+import { eventually } from '../src/shared/poll';
 
 describe('tisw stuck', () => {
   const config = testConfig();

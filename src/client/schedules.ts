@@ -6,7 +6,7 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleHandle, type ScheduleOptions } from '@temporalio/client';
 import type { Config } from '../config/config';
 import { ESR_SCHEDULE_ID, ESR_SCHEDULED_WORKFLOW_ID, type EsrRequestInput } from '../shared/esr';
-import { waitFor } from '../local/ports';
+import { waitFor } from '../shared/poll';
 import { esrRequestWorkflow } from '../workflows/esr-run.workflow';
 import { cojReconciliationWorkflow } from '../workflows/coj-reconciliation.workflow';
 

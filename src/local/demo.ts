@@ -20,11 +20,12 @@ import { TisStore } from '../adapters/tis-store';
 import { EsrStore, dueWindow, type GeneratedAppRecord } from '../adapters/esr-store';
 import { cojSettings, submitCoj } from '../client/coj';
 import { type CojSignature } from '../shared/coj';
-import { DEANERIES, esrRequestWorkflowId, esrRunWorkflowId, type EsrRequestInput } from '../shared/esr';
+import { DEANERIES, esrRequestWorkflowId, esrRunWorkflowId } from '../shared/esr';
+import { esrRequestWorkflow } from '../workflows/esr-run.workflow';
+import { LOCAL_HOSTS } from './ports';
 
 export const DEMO_MARKER = 'demo-seeded';
 
-const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
 const DAY_MS = 86_400_000;
 
 /** Due and not-yet-due GeneratedAppRecords per deanery. */
@@ -131,10 +132,10 @@ export async function seedDemo(config: Config, client: Client, options: DemoOpti
     submitted.push({ programmeMembershipTisId: signature.programmeMembershipTisId, traineeTisId: signature.traineeTisId, knownToTis, workflowId });
   }
   const requestId = `demo-${runDate}-${tag}`;
-  await client.workflow.start('esrRequestWorkflow', {
+  await client.workflow.start(esrRequestWorkflow, {
     taskQueue: config.temporal.taskQueue,
     workflowId: esrRequestWorkflowId(requestId),
-    args: [{ requestId, runDate } satisfies EsrRequestInput],
+    args: [{ requestId, runDate }],
   });
   const runWorkflowId = esrRunWorkflowId({ runDate, requestId });
 

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { spawnChild, type Child } from './child';
-import { waitFor } from './ports';
+import { waitFor } from '../shared/poll';
 
 export type FerretDbBackend = { kind: 'postgresql'; url: string } | { kind: 'sqlite'; dir: string };
 

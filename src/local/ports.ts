@@ -33,14 +33,5 @@ export function splitHostPort(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
 }
 
-/** Polls `check` until it returns true or the time runs out; `failed` may end the wait early with an error. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, failed?: () => Error | undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const early = failed?.();
-    if (early) throw early;
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** The names of this machine: the local stack and the demo touch nothing elsewhere. */
+export const LOCAL_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '::1']);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 import { spawnChild, type Child } from './child';
-import { waitFor } from './ports';
+import { waitFor } from '../shared/poll';
 
 export interface TemporalDevServerOptions {
   bin: string;

@@ -13,11 +13,11 @@ import { startConfiguredCodecServer } from '../adapters/codec-server';
 import { ensureSchedules } from '../client/schedules';
 import { seedDemo } from './demo';
 import { isAlive, spawnTisw, type Child } from './child';
-import { isListening, splitHostPort, waitFor } from './ports';
+import { isListening, LOCAL_HOSTS, splitHostPort } from './ports';
+import { waitFor } from '../shared/poll';
 import { amqpProblem, startLocalRabbitMq } from './rabbitmq';
 import { startLocalStack, type LocalStack } from './stack';
 
-const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export interface UpOptions {
   say: (line: string) => void;

@@ -6,14 +6,14 @@ import { TisStore } from '../../src/adapters/tis-store';
 import { cojSettings, cojStatus, submitCoj } from '../../src/client/coj';
 import { ensureMonitor } from '../../src/client/monitor';
 import { findStuck } from '../../src/client/stuck';
-import { startPrivateRabbitMq, type PrivateRabbitMq } from '../../src/local/rabbitmq';
+import { startPrivateRabbitMq, type PrivateRabbitMq } from '../support/private-rabbitmq';
 import { startReceivers } from '../../src/receivers/run';
 import { cojWorkflowId } from '../../src/shared/coj';
 import type { Config } from '../../src/config/config';
 import { testClient, testConfig, testLogger, withWorker } from '../support/system';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook';
 import { newSignature, signed } from '../support/coj';
-import { eventually } from '../support/eventually';
+import { eventually } from '../../src/shared/poll';
 
 /** How often the monitor looks at the broker in this test. */
 const CHECK_EVERY_MS = 300;

@@ -22,7 +22,7 @@ import { DEANERIES, type EsrTimings } from '../../src/shared/esr';
 import { appRecord, addDays } from '../support/esr';
 import { seedSignedCojs } from '../support/coj';
 import { MONITOR, startFaultSystem, type FaultSystem } from '../support/fault-system';
-import { waitFor } from '../../src/local/ports';
+import { waitFor } from '../../src/shared/poll';
 import type { WebhookReceiver } from '../support/webhook';
 
 const COJ_BURST = 500;

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { loadConfig } from '../../src/config/config';
-import { assertTestDatabase } from '../../src/adapters/mongo';
+import { assertTestDatabase } from '../support/test-database';
 import { freePort } from '../../src/local/ports';
 import { connectClient, ensureSearchAttributes } from '../../src/adapters/temporal';
 import { addVhost, deleteVhost, listVhosts } from '../../src/local/rabbitmq';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { MongoClient } from 'mongodb';
-import { assertTestDatabase } from '../../src/adapters/mongo';
+import { assertTestDatabase } from '../support/test-database';
 import { deleteVhost } from '../../src/local/rabbitmq';
 import { removeRunState } from './run-state';
 import { HISTORIES_DIR, recordHistories } from './record-histories';

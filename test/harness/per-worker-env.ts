@@ -1,6 +1,6 @@
 // Runs in every test file before it loads.
 import { loadConfig } from '../../src/config/config';
-import { assertTestDatabase } from '../../src/adapters/mongo';
+import { assertTestDatabase } from '../support/test-database';
 
 // This jest worker's own vhost, Temporal namespace and task queue (see global-setup.ts).
 for (const name of ['AMQP_URL', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE']) {

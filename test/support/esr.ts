@@ -12,8 +12,9 @@ import { loadConfig, type Config, type MongoTarget } from '../../src/config/conf
 import { connectAmqp } from '../../src/adapters/amqp';
 import { declareTopology } from '../../src/adapters/amqp-topology';
 import { EsrStore, dueWindow, type GeneratedAppRecord } from '../../src/adapters/esr-store';
-import { assertTestDatabase, openMongo } from '../../src/adapters/mongo';
-import { addVhost, deleteVhost } from '../../src/local/rabbitmq';
+import { openMongo } from '../../src/adapters/mongo';
+import { assertTestDatabase } from './test-database';
+import { openVhost } from '../../src/local/rabbitmq';
 import { QUEUES } from '../../src/shared/amqp';
 import { type AppFileCommand } from '../../src/shared/esr';
 
@@ -31,11 +32,8 @@ export interface IsolatedEsr {
  */
 export async function isolatedEsr(tag: string, { cojStores = false }: { cojStores?: boolean } = {}): Promise<IsolatedEsr> {
   const base = loadConfig();
-  const url = new URL(base.amqp.url);
   // Ends with this process's id, so that the harness's sweep of abandoned vhosts leaves it alone while it lives.
-  const vhost = `${decodeURIComponent(url.pathname.slice(1))}-${tag}-${process.pid}`;
-  await addVhost(vhost);
-  url.pathname = `/${encodeURIComponent(vhost)}`;
+  const amqp = await openVhost(base.amqp.url, `${decodeURIComponent(new URL(base.amqp.url).pathname.slice(1))}-${tag}-${process.pid}`);
   // This file's own database beside the run's: "<run's database>_<tag>", plus "_tss" / "_tis" for those stores.
   const databaseOf = (target: MongoTarget, suffix = ''): MongoTarget => {
     const database = `${target.database}_${tag.replace(/-/g, '_')}${suffix}`;
@@ -46,7 +44,7 @@ export async function isolatedEsr(tag: string, { cojStores = false }: { cojStore
   const filesDir = fs.mkdtempSync(path.join(os.tmpdir(), `tisw-${tag}-files-`));
   const env = {
     ...process.env,
-    AMQP_URL: url.toString(),
+    AMQP_URL: amqp.url,
     ESR_MONGODB_URI: own.esr.uri,
     ...(own.tss && { TSS_MONGODB_URI: own.tss.uri }),
     ...(own.tis && { TIS_MONGODB_URI: own.tis.uri }),
@@ -67,7 +65,7 @@ export async function isolatedEsr(tag: string, { cojStores = false }: { cojStore
         await close();
       }
       await store.close();
-      await deleteVhost(vhost).catch(() => undefined);
+      await amqp.remove();
       fs.rmSync(filesDir, { recursive: true, force: true });
     },
   };
