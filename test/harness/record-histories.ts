@@ -27,7 +27,7 @@ export async function recordHistories(address: string, namespaces: string[]): Pr
         // Completed and failed runs replay; terminated ones end mid-way by an outside hand, which is fine too.
         if (count >= PER_TYPE) continue;
         const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
-        // Runs of the payload-codec tests carry encrypted payloads, which the replay test (no key) cannot read.
+        // Runs of the payload-codec and secrets tests carry encrypted payloads, which the replay test (no key) cannot read.
         if (encrypted(history)) continue;
         perType.set(run.type, count + 1);
         // Binary protobuf: exact, and free of the JSON converters' version coupling.
@@ -41,7 +41,7 @@ export async function recordHistories(address: string, namespaces: string[]): Pr
   return written;
 }
 
+/** Whether any payload of the run (input, activity results, signals, memo) is encrypted: searched in the encoded history. */
 function encrypted(history: temporal.api.history.v1.IHistory): boolean {
-  const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
-  return input.some((p) => Buffer.from(p.metadata?.encoding ?? []).toString() === ENCRYPTED_ENCODING);
+  return Buffer.from(temporal.api.history.v1.History.encode(history).finish()).includes(ENCRYPTED_ENCODING);
 }
