@@ -24,7 +24,7 @@ describe('the tisw command line', () => {
 
   it('submits a CoJ, then reports where it is as JSON', async () => {
     const pm = randomUUID();
-    const submitted = await tisw(['coj', 'submit', '--programme-membership', pm, '--trainee', '4711', '--signed-at', new Date().toISOString(), '--version', 'GG11', '--json']);
+    const submitted = await tisw(['coj', 'submit', '--programme-membership', pm, '--trainee', '4711', '--signed-at', new Date().toISOString(), '--version', 'GG10', '--json']);
     expect(submitted.code).toBe(0);
     expect(JSON.parse(submitted.stdout)).toEqual({ workflowId: `coj-${pm}`, outcome: 'submitted' });
     await withWorker(async () => {

@@ -163,7 +163,7 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
 
   it('delivers a newer signature in a new run after the older one was delivered', async () => {
     const older = await signed(tss, tis, newSignature({ signedAt: new Date(Date.now() - 60_000).toISOString() }));
-    const newer = { ...older, signedAt: new Date(Date.now() - 1000).toISOString(), version: 'GG11' as const };
+    const newer = { ...older, signedAt: new Date(Date.now() - 1000).toISOString(), version: 'GG10' as const };
     await withSystem(async () => {
       await submitCoj(client, settings(timings), older);
       await result(older.programmeMembershipTisId);
@@ -173,7 +173,7 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
       expect(await submitCoj(client, settings(timings), older)).toMatchObject({ outcome: 'already-submitted' });
     });
     expect(await runStatuses(client, cojWorkflowId(older.programmeMembershipTisId))).toEqual(['COMPLETED', 'COMPLETED']);
-    expect(await tis.findCoj(older.programmeMembershipTisId)).toMatchObject({ version: 'GG11' });
+    expect(await tis.findCoj(older.programmeMembershipTisId)).toMatchObject({ version: 'GG10' });
   });
 
   it('lets a newer signature for the same programme membership supersede the one in flight', async () => {

@@ -12,6 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { TASK_QUEUE } from '../shared/temporal';
+import { COJ_ACKNOWLEDGEMENT_MODES, type CojAcknowledgementMode } from '../shared/coj';
+import { ESR_ACKNOWLEDGEMENT_MODES, type EsrAcknowledgementMode } from '../shared/esr';
 
 export interface TemporalTls {
   /** Client certificate and key (PEM file paths) for mTLS; both or neither. */
@@ -50,10 +52,14 @@ export interface Config {
     tss: MongoTarget;
     tis: MongoTarget;
     esr: MongoTarget;
+    /** TSS_PROFILES_COLLECTION */
+    tssProfilesCollection: string;
   };
   local: {
     /** TISW_DATA_DIR */
     dataDir: string;
+    /** TISW_TIS_SYNC_LAG_SECONDS, in ms (the reference TIS sync) */
+    tisSyncLagMs: number;
     /** TISW_TEMPORAL_UI_PORT */
     temporalUiPort: number;
     /** TISW_POSTGRESQL_URL */
@@ -70,6 +76,16 @@ export interface Config {
     webhookUrl?: string;
   };
   coj: {
+    /** COJ_ACKNOWLEDGEMENT */
+    acknowledgement: CojAcknowledgementMode;
+    /** COJ_SYNC_WATCH_SECONDS, in ms */
+    syncWatchIntervalMs: number;
+    /** COJ_SYNC_STALLED_AFTER_SECONDS, in ms */
+    syncStalledAfterMs: number;
+    /** COJ_RECEIVED_QUEUE; undefined: the store is the only source */
+    receivedQueue?: string;
+    /** COJ_REJECTIONS_QUEUE; undefined: TCS's rejections are not seen */
+    rejectionsQueue?: string;
     /** COJ_SLA_SECONDS, in ms */
     slaMs: number;
     /** COJ_RESEND_INITIAL_SECONDS, in ms */
@@ -92,6 +108,10 @@ export interface Config {
     ackBacklog: number;
   };
   esr: {
+    /** ESR_ACKNOWLEDGEMENT */
+    acknowledgement: EsrAcknowledgementMode;
+    /** ESR_OBSERVE_SECONDS, in ms */
+    observeIntervalMs: number;
     /** TISW_ESR_FILES_DIR */
     filesDir: string;
   };
@@ -104,6 +124,8 @@ export interface Config {
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type { CojAcknowledgementMode } from '../shared/coj';
+export type { EsrAcknowledgementMode } from '../shared/esr';
 
 export interface MongoTarget {
   uri: string;
@@ -167,6 +189,12 @@ function matching<T extends string>(schema: z.ZodType<T>, expected: string, acce
     },
   };
 }
+
+function oneOf<T extends string>(choices: readonly T[]): ValueType<T> {
+  return matching(z.enum(choices as unknown as [T, ...T[]]), `one of ${choices.join(', ')}`, choices.map((c) => `\`${c}\``).join(' or '));
+}
+
+const queueName = matching(z.string().regex(/^[\w.:-]{1,255}$/), 'a queue name (letters, digits, _ . : -)', 'queue name');
 
 const text: ValueType<string> = { accepts: 'text', parse: (value) => value };
 const filePath: ValueType<string> = { accepts: 'file path', parse: (value) => value };
@@ -319,7 +347,8 @@ export const CONFIG_TABLE = {
   AMQP_URL: { doc: 'RabbitMQ, with credentials and vhost: `amqps://user:password@host:port/vhost`', type: amqpUrl, default: 'amqp://guest:guest@127.0.0.1:5672' },
   AMQP_CONFIRM_TIMEOUT_MS: { doc: "how long a publish waits for the broker's confirm before it counts as failed", type: wholeNumber(1), default: '10000' },
   MONGODB_URI: { doc: 'MongoDB, with the database in the path; the default of the three below', type: mongoUri, default: 'mongodb://127.0.0.1:27017/tisw' },
-  TSS_MONGODB_URI: { doc: "TSS's store (trainee profiles)", type: mongoUri, shownDefault: '`MONGODB_URI`' },
+  TSS_MONGODB_URI: { doc: "TSS's store (trainee profiles); its path names TSS's database, `trainee` in TIS", type: mongoUri, shownDefault: '`MONGODB_URI`' },
+  TSS_PROFILES_COLLECTION: { doc: "TSS's collection of trainee profiles", type: queueName, default: 'TraineeProfile' },
   TIS_MONGODB_URI: { doc: "TIS's store (written by the reference CoJ receiver)", type: mongoUri, shownDefault: '`MONGODB_URI`' },
   ESR_MONGODB_URI: { doc: "ESR's store (GeneratedAppRecords, app files, the file-sequence counter)", type: mongoUri, shownDefault: '`MONGODB_URI`' },
   TISW_DATA_DIR: {
@@ -329,6 +358,7 @@ export const CONFIG_TABLE = {
   },
   TISW_TEMPORAL_UI_PORT: { doc: 'port of the Temporal UI of the local dev server', type: port(1), default: '8233' },
   TISW_POSTGRESQL_URL: { doc: 'PostgreSQL behind the local FerretDB (created if missing)', type: postgresUrl, default: 'postgres://postgres@127.0.0.1:5432/tisw_local' },
+  TISW_TIS_SYNC_LAG_SECONDS: { doc: "how long the local reference TIS sync waits before it copies a CoJ stored by TIS back onto TSS's profile", type: seconds(0), default: '2' },
   TISW_ESR_FILES_DIR: { doc: 'where the reference ESR data exporter writes app files (S3 in production)', type: directory, shownDefault: '`$TISW_DATA_DIR/esr-files`' },
   TISW_CACHE_DIR: {
     doc: 'where the built Temporal and FerretDB servers are kept',
@@ -345,6 +375,23 @@ export const CONFIG_TABLE = {
   TISW_METRICS_PORT: { doc: "port of the worker's Prometheus endpoint (`/metrics`); `0`: none", type: port(0), default: '9464' },
   LOG_LEVEL: { doc: 'log level', type: matching(z.enum(['debug', 'info', 'warn', 'error']), 'one of debug, info, warn, error', '`debug`, `info`, `warn`, `error`'), default: 'info' },
   TISW_ALERT_WEBHOOK_URL: { doc: 'Slack-compatible incoming webhook for alerts', type: webhookUrl, secret: true, shownDefault: 'none: log and metric only' },
+  COJ_ACKNOWLEDGEMENT: {
+    doc: "what acknowledges a CoJ: `synced`, TSS's profile shows the signature synced back by TIS (TIS as it runs today); `reply`, the receiver's reply (the reply contract)",
+    type: oneOf(COJ_ACKNOWLEDGEMENT_MODES),
+    default: 'synced',
+  },
+  COJ_SYNC_WATCH_SECONDS: { doc: "`synced` mode: how often the cluster's one sync watcher reads TSS's store for the CoJs waiting", type: seconds(1), default: '5' },
+  COJ_SYNC_STALLED_AFTER_SECONDS: {
+    doc: '`synced` mode: CoJs taken from TCS\'s queue and none synced back for this long raise `coj-sync-stalled`',
+    type: seconds(1),
+    default: '180',
+  },
+  COJ_RECEIVED_QUEUE: { doc: '`synced` mode: a queue where TIS forwards its `COJ_RECEIVED` events, a second source beside the store', type: queueName, shownDefault: 'none' },
+  COJ_REJECTIONS_QUEUE: {
+    doc: "`synced` mode: the queue TCS's rejections are dead-lettered to (a dead-letter policy on TCS's queue); a CoJ found there ends `rejected`",
+    type: queueName,
+    shownDefault: 'none: a rejection is never seen',
+  },
   COJ_SLA_SECONDS: { doc: 'a CoJ not acknowledged this long after signing raises `coj-late`', type: seconds(1), default: '900' },
   COJ_RESEND_INITIAL_SECONDS: { doc: "first wait for TIS's acknowledgement before publishing again; doubles after each resend", type: seconds(1), default: '60' },
   COJ_RESEND_MAX_SECONDS: { doc: 'the longest that wait grows to', type: seconds(1), default: '600' },
@@ -357,6 +404,12 @@ export const CONFIG_TABLE = {
   // 2 min and 120 s: a CoJ saved but never given a workflow is alerted within 4 min of signing (docs/operating.md, "Detection time").
   COJ_RECONCILE_EVERY_MINUTES: { doc: 'how often reconciliation runs', type: minutes(1), default: '2' },
   COJ_RECONCILE_AFTER_SECONDS: { doc: 'reconciliation looks at CoJs signed longer ago than this with `syncedAt` null', type: seconds(0), default: '120' },
+  ESR_ACKNOWLEDGEMENT: {
+    doc: "what acknowledges an ESR command: `observed`, its file recorded in the exporter's store and no due record left (the exporter as it runs today); `reply`, the exporter's reply",
+    type: oneOf(ESR_ACKNOWLEDGEMENT_MODES),
+    default: 'observed',
+  },
+  ESR_OBSERVE_SECONDS: { doc: "`observed` mode: how often a run reads the exporter's store for the command's file", type: seconds(1), default: '5' },
   MONITOR_INTERVAL_SECONDS: { doc: 'how often the system monitor looks at the broker', type: seconds(1), default: '30' },
   MONITOR_IDLE_AFTER_SECONDS: { doc: 'a queue with messages ready and no consumer (or no progress) this long raises `queue-idle` (`queue-no-progress`)', type: seconds(0), default: '120' },
   MONITOR_ACK_BACKLOG: { doc: 'more replies than this waiting on `tisw.queue.acknowledgement` raise `ack-queue-growing`', type: wholeNumber(1), default: '100' },
@@ -410,14 +463,20 @@ export function loadConfig(env: Env = process.env): Config {
       tss: read('TSS_MONGODB_URI') ?? mongo,
       tis: read('TIS_MONGODB_URI') ?? mongo,
       esr: read('ESR_MONGODB_URI') ?? mongo,
+      tssProfilesCollection: read('TSS_PROFILES_COLLECTION'),
     },
-    local: { dataDir, temporalUiPort, postgresUrl: read('TISW_POSTGRESQL_URL') },
+    local: { dataDir, tisSyncLagMs: read('TISW_TIS_SYNC_LAG_SECONDS'), temporalUiPort, postgresUrl: read('TISW_POSTGRESQL_URL') },
     codecServer: {
       port: read('TISW_CODEC_PORT'),
       allowedOrigins: read('TISW_CODEC_ALLOWED_ORIGINS') ?? [`http://127.0.0.1:${temporalUiPort}`, `http://localhost:${temporalUiPort}`],
     },
     alerts: webhook === undefined ? {} : { webhookUrl: webhook },
     coj: {
+      acknowledgement: read('COJ_ACKNOWLEDGEMENT'),
+      syncWatchIntervalMs: read('COJ_SYNC_WATCH_SECONDS'),
+      syncStalledAfterMs: read('COJ_SYNC_STALLED_AFTER_SECONDS'),
+      ...optional('receivedQueue', read('COJ_RECEIVED_QUEUE')),
+      ...optional('rejectionsQueue', read('COJ_REJECTIONS_QUEUE')),
       slaMs: read('COJ_SLA_SECONDS'),
       resendInitialMs: read('COJ_RESEND_INITIAL_SECONDS'),
       resendMaxMs: read('COJ_RESEND_MAX_SECONDS'),
@@ -430,11 +489,20 @@ export function loadConfig(env: Env = process.env): Config {
       idleAfterMs: read('MONITOR_IDLE_AFTER_SECONDS'),
       ackBacklog: read('MONITOR_ACK_BACKLOG'),
     },
-    esr: { filesDir: read('TISW_ESR_FILES_DIR') ?? path.join(dataDir, 'esr-files') },
+    esr: {
+      acknowledgement: read('ESR_ACKNOWLEDGEMENT'),
+      observeIntervalMs: read('ESR_OBSERVE_SECONDS'),
+      filesDir: read('TISW_ESR_FILES_DIR') ?? path.join(dataDir, 'esr-files'),
+    },
     metricsPort: read('TISW_METRICS_PORT'),
     logLevel: read('LOG_LEVEL'),
     secrets: [...secrets],
   };
+}
+
+/** `{ [key]: value }` when there is a value, else nothing: optional fields stay absent rather than undefined. */
+function optional<K extends string, T>(key: K, value: T | undefined): Partial<Record<K, T>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, T>);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

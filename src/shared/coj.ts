@@ -7,7 +7,17 @@ import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Acknowledgement } from './amqp';
 import { ISO_INSTANT, isRealInstant } from './dates';
 
-export const COJ_VERSIONS = ['GG9', 'GG10', 'GG11'] as const;
+/** The Gold Guide versions TSS knows (domain.md); the last is the latest. The one place they are listed. */
+export const COJ_VERSIONS = ['GG9', 'GG10'] as const;
+
+/**
+ * What acknowledges a CoJ (design.md, "Two ways a job is acknowledged"):
+ *   - synced: TSS's own profile shows this signature synced back by TIS (same signedAt, syncedAt set),
+ *     as TIS runs today; read by the cluster's one sync watcher;
+ *   - reply: the receiver's reply on the acknowledgement contract.
+ */
+export const COJ_ACKNOWLEDGEMENT_MODES = ['synced', 'reply'] as const;
+export type CojAcknowledgementMode = (typeof COJ_ACKNOWLEDGEMENT_MODES)[number];
 
 /** A TIS programme membership id: a UUID, or (older ones) a comma-joined list of numeric ids. */
 export const PROGRAMME_MEMBERSHIP_TIS_ID = /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\d{1,12}(,\d{1,12}){0,50})$/;

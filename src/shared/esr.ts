@@ -10,6 +10,15 @@ export const DEANERIES = ['EMD', 'KSS', 'NTH', 'WMD', 'PEN', 'NWN', 'YHD', 'EOE'
 export type Deanery = (typeof DEANERIES)[number];
 export const isDeanery = (code: unknown): code is Deanery => (DEANERIES as readonly unknown[]).includes(code);
 
+/**
+ * What acknowledges an ESR command (design.md, "Two ways a job is acknowledged"):
+ *   - observed: the command's file recorded in the exporter's store and no due TO_EXPORT record left for
+ *     the deanery, polled (TIS's EsrDataExporter as it runs today sends no reply);
+ *   - reply: the exporter's reply on the acknowledgement contract.
+ */
+export const ESR_ACKNOWLEDGEMENT_MODES = ['observed', 'reply'] as const;
+export type EsrAcknowledgementMode = (typeof ESR_ACKNOWLEDGEMENT_MODES)[number];
+
 /** The ESR store (reference exporter's side). */
 export const ESR_COLLECTIONS = { generatedAppRecords: 'generatedAppRecords', counters: 'counters', appFiles: 'appFiles' } as const;
 /** The one shared file-sequence counter document in `counters`. */

@@ -40,7 +40,7 @@ export const cojReply = z.discriminatedUnion('status', [
   rejection,
 ]);
 
-/** One line per problem: "conditionsOfJoining.version: must be one of GG9, GG10, GG11". */
+/** One line per problem: "conditionsOfJoining.version: must be one of GG9, GG10". */
 export function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(message)'}: ${i.message}`).join('; ');
 }

@@ -68,6 +68,9 @@ export default async function globalSetup(globalConfig: { maxWorkers: number }):
     TEMPORAL_TASK_QUEUE: 'tis-workflows-test-w{worker}',
     TISW_DATA_DIR: path.join(tmpDir, 'data'),
     TISW_METRICS_PORT: '0',
+    // The suites written for the reply contract say so here; a test of the default modes sets them itself.
+    COJ_ACKNOWLEDGEMENT: 'reply',
+    ESR_ACKNOWLEDGEMENT: 'reply',
     TISW_WORKFLOW_BUNDLE: bundlePath,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   });
