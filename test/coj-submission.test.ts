@@ -37,7 +37,7 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
     await webhook.close();
   });
 
-  const settings = (t: CojTimings): CojSettings => ({ taskQueue: config.temporal.taskQueue, timings: t });
+  const settings = (t: CojTimings): CojSettings => ({ ...cojSettings(config), timings: t });
 
   /** Runs `fn` with a worker and the reference receivers up. */
   async function withSystem<T>(fn: () => Promise<T>): Promise<T> {

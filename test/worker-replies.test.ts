@@ -92,7 +92,7 @@ describe('publishCojSigned, when TIS answers while it waits', () => {
   }
 
   it('returns the reply with syncedAt recorded', async () => {
-    const published = await new MockActivityEnvironment().run(activities(async () => 'synced').publishCojSigned, signature, 'coj-pm-1', false, replyWait);
+    const published = await new MockActivityEnvironment().run(activities(async () => 'synced').publishCojSigned, signature, 'coj-pm-1', { resend: false, reply: replyWait });
     expect(published).toMatchObject({ acknowledgement: { status: 'ok' }, synced: { outcome: 'synced', syncedAt: expect.any(String) as unknown } });
   });
 
@@ -103,15 +103,14 @@ describe('publishCojSigned, when TIS answers while it waits', () => {
       }).publishCojSigned,
       signature,
       'coj-pm-1',
-      false,
-      replyWait,
+      { resend: false, reply: replyWait },
     );
     expect(published.acknowledgement).toMatchObject({ status: 'ok' });
     expect(published.synced).toBeUndefined();
   });
 
   it('does not wait on a resend', async () => {
-    const published = await new MockActivityEnvironment().run(activities(async () => 'synced').publishCojSigned, signature, 'coj-pm-1', true, replyWait);
+    const published = await new MockActivityEnvironment().run(activities(async () => 'synced').publishCojSigned, signature, 'coj-pm-1', { resend: true, reply: replyWait });
     expect(published).toEqual({ publishedAt: expect.any(String) as unknown });
   });
 });

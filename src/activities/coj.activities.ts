@@ -51,26 +51,29 @@ export function createCojActivities({ amqp, tssStore, workerReplies }: CojDeps) 
     /**
      * Publishes the CoJ event in TSS's shape; resolves once the broker confirmed it. The message id is
      * the same for every resend of one signature, so TIS can recognise a duplicate; the correlation id is
-     * the waiting workflow's id, where the acknowledgement listener sends TIS's reply.
-     * Given `replyWait`, the first publish of a signature then waits a little for that reply in the worker
-     * (WorkerReplies): at most the worker's configured wait, and never past `replyWait.until`, which the
-     * workflow sets before its next resend and its SLA deadline, whose alert cannot fire while this waits.
-     * An "ok" that comes has syncedAt recorded at once (one local activity per CoJ instead of two), and is
-     * returned with it. A resend does not wait (TIS did not answer the first in time), nor does any publish
-     * while TIS seems stalled. A reply that does not come here reaches the workflow as a signal.
+     * the waiting workflow's id (where the acknowledgement listener sends TIS's reply, and how a message
+     * dead-lettered by TCS finds its run).
+     * `reply` absent (synced mode): the event asks for no reply (no replyTo), as TSS's own event did.
+     * `reply` given (reply mode): replyTo names this worker's reply queue, and the first publish of a
+     * signature then waits a little for that reply in the worker (WorkerReplies): at most the worker's
+     * configured wait, and never past `reply.until`, which the workflow sets before its next resend and its
+     * SLA deadline, whose alert cannot fire while this waits. An "ok" that comes has syncedAt recorded at
+     * once (one local activity per CoJ instead of two), and is returned with it. A resend does not wait
+     * (TIS did not answer the first in time), nor does any publish while TIS seems stalled. A reply that
+     * does not come here reaches the workflow as a signal.
      */
-    async publishCojSigned(signature: CojSignature, workflowId: string, resend: boolean, replyWait?: CojReplyWait): Promise<CojPublished> {
+    async publishCojSigned(signature: CojSignature, workflowId: string, { resend, reply }: { resend: boolean; reply?: CojReplyWait }): Promise<CojPublished> {
       const event: CojSignedEvent = {
         programmeMembershipTisId: signature.programmeMembershipTisId,
         conditionsOfJoining: { signedAt: signature.signedAt, version: signature.version, syncedAt: null },
       };
       const publishedAt = new Date().toISOString();
-      const expected = resend || !replyWait ? undefined : workerReplies?.expect(workflowId, (a) => acknowledgesSignature(a, signature), replyWait.until);
+      const expected = resend || !reply ? undefined : workerReplies?.expect(workflowId, (a) => acknowledgesSignature(a, signature), reply.until);
       try {
         await amqp.publish(QUEUES.cojSigned, event, {
           messageId: cojMessageId(signature),
           correlationId: workflowId,
-          replyTo: workerReplies?.replyTo(QUEUES.acknowledgement) ?? QUEUES.acknowledgement,
+          ...(reply && { replyTo: workerReplies?.replyTo(QUEUES.acknowledgement) ?? QUEUES.acknowledgement }),
           type: 'coj.signed',
         });
       } catch (err) {
@@ -80,10 +83,10 @@ export function createCojActivities({ amqp, tssStore, workerReplies }: CojDeps) 
       }
       cojPublishesTotal.inc({ result: 'ok', resend: String(resend) });
       const acknowledgement = await expected?.reply();
-      if (!acknowledgement || !replyWait) return { publishedAt };
+      if (!acknowledgement || !reply) return { publishedAt };
       if (acknowledgement.status !== 'ok') return { publishedAt, acknowledgement };
       try {
-        return { publishedAt, acknowledgement, synced: await recordSynced(signature, replyWait.submissionStartedAt) };
+        return { publishedAt, acknowledgement, synced: await recordSynced(signature, reply.submissionStartedAt) };
       } catch (err) {
         // The publish and the reply stand; the workflow records syncedAt itself, with its retries.
         log.warn('recording syncedAt after the reply failed; the workflow will', { programmeMembershipTisId: signature.programmeMembershipTisId, error: (err as Error).message });

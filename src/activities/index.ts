@@ -9,8 +9,9 @@ import { createFloorActivities } from './floor.activities';
 import { createProbeActivities, type ProbeDeps } from './probe.activities';
 import { createReconciliationActivities, type ReconciliationDeps } from './reconciliation.activities';
 import { createMonitorActivities, type MonitorDeps } from './monitor.activities';
+import { createCojSyncActivities, type CojSyncDeps } from './coj-sync.activities';
 
-export type ActivityDeps = ProbeDeps & CojDeps & ReconciliationDeps & MonitorDeps & EsrDeps;
+export type ActivityDeps = ProbeDeps & CojDeps & ReconciliationDeps & MonitorDeps & EsrDeps & CojSyncDeps;
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -20,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCojActivities(deps),
     ...createReconciliationActivities(deps),
     ...createMonitorActivities(deps),
+    ...createCojSyncActivities(deps),
     ...createEsrActivities(deps),
   };
 }

@@ -5,6 +5,8 @@
  *   - done: the message is acked;
  *   - dead-letter: it can never be processed (malformed, wrong content type): it is copied to
  *     <queue>.dead-letter with the reason in a header (confirmed), then acked;
+ *   - reject: rejected without requeue, as TCS rejects what it can never take: the broker drops it, or
+ *     dead-letters it where the queue has a dead-letter exchange (a policy), with its properties;
  *   - an exception: a transient failure: the message is not acknowledged but requeued after a pause, so
  *     it comes back (the 2021 incident's lesson: transient failures must be retried, not dropped).
  */
@@ -14,7 +16,7 @@ import { DEAD_LETTER_REASON_HEADER, deadLetterQueue } from '../shared/amqp';
 import { connectAmqp } from './amqp';
 import { declareTopology, type QueueSpec } from './amqp-topology';
 
-export type Outcome = { kind: 'done' } | { kind: 'dead-letter'; reason: string };
+export type Outcome = { kind: 'done' } | { kind: 'dead-letter'; reason: string } | { kind: 'reject'; reason: string };
 
 export interface ConsumerContext {
   /** Publishes on the consumer's confirm channel and waits for the confirm (e.g. a reply). */
@@ -113,7 +115,10 @@ export function startConsumer(options: ConsumerOptions): Consumer {
       return;
     }
     try {
-      channel.ack(message);
+      if (outcome.kind === 'reject') {
+        log.info({ queue, messageId: message.properties.messageId, reason: outcome.reason }, 'rejecting a message without requeue');
+        channel.nack(message, false, false);
+      } else channel.ack(message);
     } catch {
       // channel gone: the message comes back and is handled again, harmlessly (receivers are idempotent)
     }

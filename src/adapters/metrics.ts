@@ -28,14 +28,14 @@ export const cojPublishesTotal = new Counter({
 
 export const cojAcknowledgedTotal = new Counter({
   name: 'tisw_coj_acknowledged_total',
-  help: 'CoJs acknowledged by TIS whose syncedAt was written to the TSS store, by outcome of the write',
+  help: 'CoJs acknowledged by TIS, by outcome: in reply mode that of our syncedAt write to the TSS store; in synced mode synced-by-tis (seen synced back by TIS)',
   labelNames: ['outcome'] as const,
   registers: [registry],
 });
 
 export const cojSubmissionToAcknowledgementSeconds = new Histogram({
   name: 'tisw_coj_submission_to_acknowledgement_seconds',
-  help: 'From the start of a CoJ submission to syncedAt written',
+  help: 'From the start of a CoJ submission to its acknowledgement (syncedAt written in reply mode, seen synced back by TIS in synced mode)',
   buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400],
   registers: [registry],
 });

@@ -123,6 +123,22 @@ export class TssStore {
     return found;
   }
 
+  /**
+   * The CoJs of these trainees as their profiles hold them now: one query by TSS's key (traineeTisId, the
+   * index TSS has), for the sync watcher. The caller batches; FerretDB and MongoDB both take an `$in` of
+   * a thousand ids in one index scan.
+   */
+  async cojsOfTrainees(traineeTisIds: string[]): Promise<Array<{ traineeTisId: string; programmeMembershipTisId: string; signedAt: string; syncedAt: string | null }>> {
+    const profiles = await this.profiles.find({ traineeTisId: { $in: traineeTisIds } }, { projection: { traineeTisId: 1, programmeMemberships: 1 } }).toArray();
+    return profiles.flatMap((profile) =>
+      (profile.programmeMemberships ?? []).flatMap((pm) => {
+        const coj = pm.conditionsOfJoining;
+        if (!coj) return [];
+        return [{ traineeTisId: profile.traineeTisId, programmeMembershipTisId: pm.tisId, signedAt: coj.signedAt.toISOString(), syncedAt: coj.syncedAt ? coj.syncedAt.toISOString() : null }];
+      }),
+    );
+  }
+
   async findCoj(programmeMembershipTisId: string): Promise<(CojSignature & { syncedAt: string | null }) | undefined> {
     const profile = await this.profiles.findOne({ 'programmeMemberships.tisId': programmeMembershipTisId });
     const coj = profile?.programmeMemberships.find((pm) => pm.tisId === programmeMembershipTisId)?.conditionsOfJoining;

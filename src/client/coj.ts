@@ -12,7 +12,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../config/config';
-import { cojSignatureSignal, cojStatusQuery, cojWorkflowId, type CojSignature, type CojStatus, type CojTimings } from '../shared/coj';
+import { cojSignatureSignal, cojStatusQuery, cojWorkflowId, type CojAcknowledgementMode, type CojSignature, type CojStatus, type CojTimings } from '../shared/coj';
 import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 import { cojVersion, describeIssues, isoInstant, programmeMembershipTisId, traineeTisId } from '../shared/messages';
 import { InvalidInputError, TiswError } from '../shared/errors';
@@ -43,15 +43,16 @@ export function validateSignature(input: unknown, now = Date.now()): CojSignatur
   return { ...parsed.data, signedAt: signedAt.toISOString() };
 }
 
-/** Where and how CoJ submissions start: the task queue, and the timings each run gets. */
+/** Where and how CoJ submissions start: the task queue, what acknowledges a CoJ, and the timings each run gets. */
 export interface CojSettings {
   taskQueue: string;
+  acknowledgement: CojAcknowledgementMode;
   timings: CojTimings;
 }
 
 export function cojSettings(config: Config): CojSettings {
-  const { slaMs, resendInitialMs, resendMaxMs } = config.coj;
-  return { taskQueue: config.temporal.taskQueue, timings: { slaMs, resendInitialMs, resendMaxMs: Math.max(resendMaxMs, resendInitialMs) } };
+  const { slaMs, resendInitialMs, resendMaxMs, acknowledgement } = config.coj;
+  return { taskQueue: config.temporal.taskQueue, acknowledgement, timings: { slaMs, resendInitialMs, resendMaxMs: Math.max(resendMaxMs, resendInitialMs) } };
 }
 
 /** submitted: a run has it now (started, or sent to the running one); already-submitted: a closed run had it. */
@@ -81,12 +82,12 @@ export async function submitCoj(client: Client, settings: CojSettings, input: un
   return { workflowId, outcome: 'submitted' };
 }
 
-function signalWithStart(client: Client, { taskQueue, timings }: CojSettings, signature: CojSignature, workflowIdReusePolicy: WorkflowIdReusePolicy) {
+function signalWithStart(client: Client, { taskQueue, timings, acknowledgement }: CojSettings, signature: CojSignature, workflowIdReusePolicy: WorkflowIdReusePolicy) {
   return client.workflow.signalWithStart(cojSubmissionWorkflow, {
     workflowId: cojWorkflowId(signature.programmeMembershipTisId),
     taskQueue,
     workflowIdReusePolicy,
-    args: [{ signature, timings }],
+    args: [{ signature, timings, acknowledgement }],
     signal: cojSignatureSignal,
     signalArgs: [signature],
     memo: { signedAt: signature.signedAt },

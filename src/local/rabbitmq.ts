@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connectAmqp } from '../adapters/amqp';
+import { QUEUES } from '../shared/amqp';
 
 const run = promisify(execFile);
 
@@ -81,4 +82,28 @@ export async function openVhost(baseUrl: string, vhost: string): Promise<{ url: 
   const url = new URL(baseUrl);
   url.pathname = `/${encodeURIComponent(vhost)}`;
   return { url: url.toString(), remove: () => deleteVhost(vhost).catch(() => undefined) };
+}
+
+/**
+ * The local stack plays TIS as it runs, and configures what TIS would for synced mode's optional sources:
+ * the queue TCS's rejections are dead-lettered to, and the queue COJ_RECEIVED events are forwarded to.
+ * These are the values `tisw up` and the tests give COJ_REJECTIONS_QUEUE and COJ_RECEIVED_QUEUE.
+ */
+export const LOCAL_TIS_QUEUES = { cojRejections: `${QUEUES.cojSigned}.rejected`, cojReceived: 'trainee.queue.coj.received' } as const;
+
+/**
+ * Dead-letters what TCS rejects without requeue into LOCAL_TIS_QUEUES.cojRejections, as a TIS operator
+ * would: with a policy on TCS's queue, not with queue arguments (the queue exists already, and declaring it
+ * again with other arguments fails).
+ */
+export async function deadLetterTcsRejections(vhost: string): Promise<void> {
+  const pattern = `^${QUEUES.cojSigned.replace(/\./g, '\\.')}$`;
+  const definition = JSON.stringify({ 'dead-letter-exchange': '', 'dead-letter-routing-key': LOCAL_TIS_QUEUES.cojRejections });
+  await rabbitmqctl('set_policy', '-p', vhost, '--apply-to', 'queues', 'tisw-tcs-rejections', pattern, definition);
+}
+
+/** The vhost an AMQP URL names ("/" when it names none). */
+export function vhostOf(url: string): string {
+  const path = new URL(url).pathname;
+  return path.length > 1 ? decodeURIComponent(path.slice(1)) : '/';
 }

@@ -15,7 +15,7 @@ import { seedDemo } from './demo';
 import { isAlive, spawnTisw, type Child } from './child';
 import { isListening, LOCAL_HOSTS, splitHostPort } from './ports';
 import { waitFor } from '../shared/poll';
-import { amqpProblem, startLocalRabbitMq } from './rabbitmq';
+import { amqpProblem, deadLetterTcsRejections, LOCAL_TIS_QUEUES, startLocalRabbitMq, vhostOf } from './rabbitmq';
 import { startLocalStack, type LocalStack } from './stack';
 
 
@@ -70,6 +70,9 @@ export async function up(config: Config, { say, demo = true, workers: workerCoun
       say(await startLocalRabbitMq());
       await waitFor('RabbitMQ', async () => (await amqpProblem(config.amqp.url)) === undefined, 60_000);
     }
+    // Where the broker is ours to configure, it dead-letters TCS's rejections as TIS would be asked to.
+    const local = localTisEnv(config);
+    if (LOCAL_HOSTS.has(new URL(config.amqp.url).hostname)) await deadLetterTcsRejections(vhostOf(config.amqp.url));
 
     const client = await connectClient(config.temporal);
     try {
@@ -80,10 +83,10 @@ export async function up(config: Config, { say, demo = true, workers: workerCoun
       await client.connection.close();
     }
 
-    const receivers = startTisw('receivers');
+    const receivers = startTisw('receivers', 'receivers', local);
     stopping.push(() => receivers.stop(15_000));
     const workers = Array.from({ length: workerCount }, (_, i) =>
-      startTisw('worker', `worker${workerCount > 1 ? ` ${i + 1}` : ''}`, config.metricsPort > 0 ? { TISW_METRICS_PORT: String(config.metricsPort + i) } : {}),
+      startTisw('worker', `worker${workerCount > 1 ? ` ${i + 1}` : ''}`, { ...local, ...(config.metricsPort > 0 && { TISW_METRICS_PORT: String(config.metricsPort + i) }) }),
     );
     for (const worker of workers) stopping.push(() => worker.stop(15_000));
     await waitForPollers(config, workers, 120_000, () => workers.find((w) => w.exited())?.exited());
@@ -144,6 +147,14 @@ function acquireLock(file: string): { release(): void } {
     fs.writeFileSync(file, String(process.pid)); // left by one that was killed
   }
   return { release: () => fs.rmSync(file, { force: true }) };
+}
+
+/** The local TIS's queues for synced mode's optional sources, unless the operator named others. */
+function localTisEnv(config: Config): NodeJS.ProcessEnv {
+  return {
+    COJ_REJECTIONS_QUEUE: config.coj.rejectionsQueue ?? LOCAL_TIS_QUEUES.cojRejections,
+    COJ_RECEIVED_QUEUE: config.coj.receivedQueue ?? LOCAL_TIS_QUEUES.cojReceived,
+  };
 }
 
 function startTisw(command: string, name = command, env: NodeJS.ProcessEnv = {}): Child {

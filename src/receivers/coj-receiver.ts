@@ -4,9 +4,13 @@
  * and a prefetch, and for each CoJ event:
  *   - not JSON, wrong content type, wrong shape: dead-lettered with the reason (and, where the message
  *     says where to reply, a rejection reply, so the sender stops resending);
- *   - unknown programme membership: a rejection reply, not requeued (as TCS rejects it today);
- *   - otherwise: upserted keyed by programme membership (a resend changes nothing), then the reply
- *     `{ status: "ok", programmeMembershipTisId, signedAt, version }` to replyTo with the same correlationId;
+ *   - unknown programme membership: where the message asks for a reply, a rejection reply; where it does not
+ *     (synced mode, TSS's own event), rejected without requeue, exactly as TCS does: the broker drops it, or
+ *     dead-letters it where TCS's queue has a dead-letter policy (the local stack sets one), and the sync
+ *     watcher's rejections listener ends the run `rejected`;
+ *   - otherwise: upserted keyed by programme membership (a resend changes nothing), then, where asked, the
+ *     reply `{ status: "ok", programmeMembershipTisId, signedAt, version }` to replyTo with the same
+ *     correlationId (in synced mode no reply: TIS's sync back to TSS acknowledges it, src/receivers/tis-sync.ts);
  *   - a database error: not acknowledged, so the message comes back.
  * The AMQP message is acked only after the reply was confirmed by the broker.
  */
@@ -51,9 +55,11 @@ async function receive(message: ConsumeMessage, context: ConsumerContext, tis: T
   const outcome = await tis.storeCoj(programmeMembershipTisId, new Date(conditionsOfJoining.signedAt), conditionsOfJoining.version);
   if (outcome === 'unknown-programme-membership') {
     log.info({ programmeMembershipTisId }, 'CoJ for an unknown programme membership: rejected');
+    const reason = `unknown programme membership ${programmeMembershipTisId}`;
+    if (!asksForReply(message)) return { kind: 'reject', reason };
     await replyIfAsked(message, context, {
       status: 'rejected',
-      reason: `unknown programme membership ${programmeMembershipTisId}`,
+      reason,
       programmeMembershipTisId,
       signedAt: conditionsOfJoining.signedAt,
     });
@@ -65,8 +71,14 @@ async function receive(message: ConsumeMessage, context: ConsumerContext, tis: T
   return { kind: 'done' };
 }
 
-async function replyIfAsked(message: ConsumeMessage, context: ConsumerContext, body: object): Promise<void> {
+/** TSS's own events, and ours in synced mode, name no replyTo: nothing is sent back. */
+function asksForReply(message: ConsumeMessage): boolean {
   const { replyTo, correlationId } = message.properties as { replyTo?: string; correlationId?: string };
-  if (!replyTo || !correlationId) return; // TSS's fire-and-forget events ask for no reply
+  return Boolean(replyTo && correlationId);
+}
+
+async function replyIfAsked(message: ConsumeMessage, context: ConsumerContext, body: object): Promise<void> {
+  if (!asksForReply(message)) return;
+  const { replyTo, correlationId } = message.properties as { replyTo: string; correlationId: string };
   await context.publish(replyTo, body, { correlationId, type: 'coj.received' });
 }

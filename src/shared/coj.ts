@@ -76,6 +76,8 @@ export interface CojTimings {
 export interface CojSubmissionInput {
   signature: CojSignature;
   timings: CojTimings;
+  /** What acknowledges this CoJ. Absent in runs started before the modes existed (recorded histories): reply. */
+  acknowledgement?: CojAcknowledgementMode;
 }
 
 /** What `tisw coj status` prints: the workflow's whole state. */
@@ -85,6 +87,10 @@ export interface CojStatus {
   signedAt: string;
   version: CojVersion;
   stage: CojStage;
+  /** What this run waits for: TSS's profile synced back by TIS, or the receiver's reply. */
+  acknowledgementMode: CojAcknowledgementMode;
+  /** How this CoJ was acknowledged (null until it is): `synced` (seen synced in TSS's store or by COJ_RECEIVED) or `reply`. */
+  acknowledgement: CojAcknowledgementMode | null;
   /** Publishes of the current signature that the broker confirmed or failed. */
   attempts: number;
   lastFailure: string | null;
@@ -111,6 +117,32 @@ export const cojStatusQuery = defineQuery<CojStatus>('cojStatus');
 export const TSS_COLLECTIONS = { traineeProfiles: 'traineeProfiles' } as const;
 /** TIS's store (reference receiver): programme memberships and their CoJ, keyed by programme membership id. */
 export const TIS_COLLECTIONS = { programmeMemberships: 'programmeMemberships' } as const;
+
+/**
+ * Where a `synced` acknowledgement came from (its `result.source`): the sync watcher's read of TSS's
+ * store, or TIS's COJ_RECEIVED event. A rejection dead-lettered by TCS comes from `tcs-rejections`.
+ */
+export type CojSyncSource = 'tss-store' | 'coj-received' | 'tcs-rejections';
+
+/** The cluster's one sync watcher (src/workflows/coj-sync-watcher.workflow.ts), in `synced` mode. */
+export const COJ_SYNC_WATCHER_WORKFLOW_ID = 'tisw-coj-sync-watcher';
+
+/** The watcher's settings, passed in at start (and carried across continue-as-new). */
+export interface CojSyncWatcherSettings {
+  intervalMs: number;
+}
+
+/** What one round of the watcher saw and did. */
+export interface CojSyncRound {
+  /** CoJ runs waiting for their acknowledgement (a visibility listing). */
+  waiting: number;
+  /** Of those, the ones TSS's profile shows synced, each handed to its run. */
+  handedOver: number;
+  /** Profiles read from TSS's store, in how many batches. */
+  profilesRead: number;
+  batches: number;
+  ms: number;
+}
 
 /** Whether a CoJ reply answers this signature (not a late reply for an older or newer one of the same programme membership). */
 export function acknowledgesSignature(acknowledgement: Acknowledgement, signature: Pick<CojSignature, 'signedAt'>): boolean {

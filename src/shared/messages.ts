@@ -28,6 +28,16 @@ export const cojSignedEvent = z.object({
   conditionsOfJoining: z.object({ signedAt: isoInstant, version: cojVersion, syncedAt: z.null() }),
 });
 
+/**
+ * TIS's COJ_RECEIVED event, where TIS forwards it to an AMQP queue (COJ_RECEIVED_QUEUE): the CoJ as TIS
+ * synced it back onto TSS's profile. Loose: TIS may add fields; only these are relied on.
+ */
+export const cojReceivedEvent = z.looseObject({
+  event: z.literal('COJ_RECEIVED'),
+  programmeMembershipTisId,
+  conditionsOfJoining: z.looseObject({ signedAt: isoInstant, syncedAt: isoInstant }),
+});
+
 /** A receiver's refusal: `{ status: "rejected", reason }`, whatever the job. */
 const rejection = z.looseObject({ status: z.literal('rejected'), reason: z.string().min(1) });
 

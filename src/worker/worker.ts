@@ -17,11 +17,12 @@ import { clientOver, connectClient, connectWorker, dataConverter, ensureSearchAt
 import { TssStore } from '../adapters/tss-store';
 import { cojSettings } from '../client/coj';
 import { ensureSchedules } from '../client/schedules';
-import { ensureMonitor } from '../client/monitor';
+import { ensureMonitor, ensureSyncWatcher } from '../client/monitor';
 import { freePort } from '../local/ports';
 import { startMetricsServer } from './metrics-server';
 import { workerReplyQueue } from '../adapters/amqp-topology';
 import { startAcknowledgementListener } from './acknowledgement-listener';
+import { startTisEventsListener } from './tis-events-listener';
 import { WorkerReplies } from './worker-replies';
 import { createActivities } from '../activities';
 import { workflowSource } from './workflow-bundle';
@@ -71,6 +72,7 @@ export async function startWorker(config: Config, log: Logger, options: StartWor
         await ensureSearchAttributes(client, config.temporal.namespace);
         await ensureSchedules(client, config);
         await ensureMonitor(client, config);
+        if (config.coj.acknowledgement === 'synced') await ensureSyncWatcher(client, config);
       } finally {
         await client.connection.close();
       }
@@ -130,15 +132,20 @@ async function createWorker(config: Config, log: Logger, overrides: WorkerOverri
     });
     // Every worker listens for acknowledgements: competing consumers, so any worker may take any reply.
     const listener = listens ? startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log, connectionName: `${name}:acknowledgements`, workerReplies }) : undefined;
+    // Synced mode's optional sources (COJ_RECEIVED, TCS's dead-lettered rejections), where TIS provides them.
+    const tisEvents =
+      listens && config.coj.acknowledgement === 'synced'
+        ? startTisEventsListener({ amqpUrl: config.amqp.url, client, log, connectionName: `${name}:tis-events`, receivedQueue: config.coj.receivedQueue, rejectionsQueue: config.coj.rejectionsQueue })
+        : undefined;
     return {
       worker,
-      ready: listener?.ready ?? Promise.resolve(),
+      ready: Promise.all([listener?.ready, tisEvents?.ready]).then(() => undefined),
       async run() {
         try {
           await worker.run();
         } finally {
           // Stop taking replies first: any not yet handed over go back to the queue for another worker.
-          await listener?.stop();
+          await Promise.all([listener?.stop(), tisEvents?.stop()]);
           await closeAll();
         }
       },

@@ -1,11 +1,15 @@
 /**
  * One signed CoJ, from TSS to TIS, until TIS acknowledges it (design.md, "CoJ delivery"):
  *   publish (confirmed by the broker; retried with backoff until it is) ->
- *   wait for TIS's acknowledgement (a signal from the acknowledgement listener) ->
+ *   wait for TIS's acknowledgement (a signal) ->
  *   none within the resend interval: publish again, the interval doubling up to a maximum, never giving up ->
- *   acknowledged: set syncedAt in TSS's store; rejected: fail the run with TIS's reason, and alert.
- * The first publish of a signature usually brings the acknowledgement back with it (the worker waits a
- * few seconds for the reply: WorkerReplies); then the run goes straight on, in the same workflow task.
+ *   acknowledged: done; rejected: fail the run with TIS's reason, and alert.
+ * What acknowledges it is the run's mode (design.md, "Two ways a job is acknowledged"):
+ *   - synced (TIS as it runs today): TSS's profile shows this signature synced back by TIS; the cluster's
+ *     sync watcher sees it and signals; TSS's store is only read, never written;
+ *   - reply: the receiver's reply, handed over by the acknowledgement listener; then this run sets
+ *     syncedAt in TSS's store, as COJ_RECEIVED did. The first publish usually brings the reply back with
+ *     it (the worker waits a few seconds: WorkerReplies), and the run goes straight on in the same task.
  * Every wait also wakes at the SLA deadline: one alert when the CoJ is still unacknowledged then, and the
  * work goes on. (One timer at a time, rather than a separate SLA timer beside the resend timer: timers are
  * what the server persists, and this workflow runs thousands of times a day.)
@@ -16,7 +20,7 @@ import { log, proxyActivities, proxyLocalActivities, setHandler, upsertMemo, ups
 import type { CojActivities } from '../activities/coj.activities';
 import type { AlertActivities } from '../activities/alert.activities';
 import { acknowledgementSignal, type Acknowledgement } from '../shared/amqp';
-import { acknowledgesSignature, cojSignatureProblems, cojSignatureSignal, cojStatusQuery, type CojSignature, type CojStage, type CojStatus, type CojSubmissionInput } from '../shared/coj';
+import { acknowledgesSignature, COJ_ACKNOWLEDGEMENT_MODES, cojSignatureProblems, cojSignatureSignal, cojStatusQuery, type CojSignature, type CojStage, type CojStatus, type CojSubmissionInput } from '../shared/coj';
 import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 import { CojRejectedError, InvalidInputError } from '../shared/errors';
 import { waitForSignal } from './wait';
@@ -39,6 +43,7 @@ const PUBLISH_BACKOFF_MAX_MS = 60_000;
 export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<CojStatus> {
   checkInput(input);
   const { timings } = input;
+  const mode = input.acknowledgement ?? 'reply';
   let signature = input.signature;
   let acknowledgement: Acknowledgement | undefined;
   let newer: CojSignature | undefined;
@@ -48,6 +53,8 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
   const state: CojStatus = {
     ...pick(signature),
     stage: 'publishing',
+    acknowledgementMode: mode,
+    acknowledgement: null,
     attempts: 0,
     lastFailure: null,
     startedAt: new Date().toISOString(),
@@ -122,8 +129,15 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
       throw CojRejectedError.failure(`TIS rejected the CoJ of programme membership ${signature.programmeMembershipTisId}: ${ack.reason}`, [state]);
     }
 
-    state.syncedAt = syncedWithPublish ?? (await recordCojSynced(signature, state.startedAt)).syncedAt;
-    if (newer) continue; // a newer signature arrived while we recorded this one: deliver it too
+    if (mode === 'synced') {
+      // TIS's own sync wrote syncedAt (it may be an earlier signature's: domain.md); nothing to write here.
+      state.syncedAt = typeof ack.result.syncedAt === 'string' ? ack.result.syncedAt : null;
+      state.acknowledgement = 'synced';
+    } else {
+      state.syncedAt = syncedWithPublish ?? (await recordCojSynced(signature, state.startedAt)).syncedAt;
+      state.acknowledgement = 'reply';
+      if (newer) continue; // a newer signature arrived while we recorded this one: deliver it too
+    }
     stage('acknowledged');
     return state;
   }
@@ -134,8 +148,9 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
       state.attempts++;
       try {
         // The worker may wait for the reply, but not past the first resend or the SLA deadline (see waitUntilSettled).
-        const replyWait = { until: Math.min(Date.now() + timings.resendInitialMs, slaDeadline()), submissionStartedAt: state.startedAt };
-        const published = await publishCojSigned(signature, workflowInfo().workflowId, state.attempts > 1, replyWait);
+        // In synced mode nothing replies: the event asks for no reply and nothing waits in the worker.
+        const reply = mode === 'reply' ? { until: Math.min(Date.now() + timings.resendInitialMs, slaDeadline()), submissionStartedAt: state.startedAt } : undefined;
+        const published = await publishCojSigned(signature, workflowInfo().workflowId, { resend: state.attempts > 1, ...(reply && { reply }) });
         state.lastPublishedAt = published.publishedAt;
         if (published.acknowledgement) {
           takeAcknowledgement(published.acknowledgement); // a no-op if a signal brought one already
@@ -198,10 +213,12 @@ function failureText(err: unknown): string {
 }
 
 /** The client API validates fully; this keeps a hand-started run from doing nonsense. */
-function checkInput({ signature: s, timings: t }: CojSubmissionInput): void {
+function checkInput(input: CojSubmissionInput): void {
+  const { signature: s, timings: t } = input;
   const problems = [
     ...cojSignatureProblems(s),
     !(t?.slaMs > 0 && t.resendInitialMs > 0 && t.resendMaxMs >= t.resendInitialMs) && 'timings are not valid',
+    input.acknowledgement !== undefined && !(COJ_ACKNOWLEDGEMENT_MODES as readonly string[]).includes(input.acknowledgement) && `acknowledgement: must be one of ${COJ_ACKNOWLEDGEMENT_MODES.join(', ')}`,
   ].filter(Boolean);
   if (problems.length > 0) throw InvalidInputError.failure(`invalid CoJ submission: ${problems.join('; ')}`);
 }

@@ -4,4 +4,5 @@ export * from './floor.workflow';
 export * from './coj-submission.workflow';
 export * from './coj-reconciliation.workflow';
 export * from './system-monitor.workflow';
+export * from './coj-sync-watcher.workflow';
 export * from './esr-run.workflow';

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
-import { submitCoj, type CojSettings } from '../../src/client/coj';
+import { cojSettings, submitCoj, type CojSettings } from '../../src/client/coj';
 import { startEsrRequest } from '../../src/client/esr';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { acknowledgementSignal, QUEUES } from '../../src/shared/amqp';
@@ -177,7 +177,7 @@ async function runFault(s: FaultSystem, fault: Fault, index: number): Promise<Ro
   }
   await until(async () => (await madeFiles(s, runDates)) >= 1, 120_000, 'the backfill under way');
   const signatures = await seedSignedCojs(s.tss, s.tis, COJ_BURST);
-  const settings: CojSettings = { taskQueue: s.system.config.temporal.taskQueue, timings: COJ_TIMINGS };
+  const settings: CojSettings = { ...cojSettings(s.system.config), timings: COJ_TIMINGS };
   const queue = [...signatures];
   await Promise.all(Array.from({ length: 50 }, async () => {
     for (let sig = queue.pop(); sig; sig = queue.pop()) await submitCoj(s.client, settings, sig);

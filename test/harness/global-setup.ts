@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config/config';
 import { assertTestDatabase } from '../support/test-database';
 import { freePort } from '../../src/local/ports';
 import { connectClient, ensureSearchAttributes } from '../../src/adapters/temporal';
-import { addVhost, deleteVhost, listVhosts } from '../../src/local/rabbitmq';
+import { addVhost, deadLetterTcsRejections, deleteVhost, LOCAL_TIS_QUEUES, listVhosts } from '../../src/local/rabbitmq';
 import { writeWorkflowBundle } from '../../src/worker/workflow-bundle';
 import { startLocalStack, withDatabase, type LocalStack } from '../../src/local/stack';
 import { isAlive } from '../../src/local/child';
@@ -49,7 +49,10 @@ export default async function globalSetup(globalConfig: { maxWorkers: number }):
   globalThis.tiswTestRun = { state, stack };
 
   await sweepAbandonedRuns(stack.mongoUri);
-  for (const v of vhosts) await addVhost(v);
+  for (const v of vhosts) {
+    await addVhost(v);
+    await deadLetterTcsRejections(v);
+  }
   const client = await connectClient({ address: stack.temporalAddress, namespace: 'default', taskQueue: 'unused' });
   try {
     for (const namespace of namespaces) await ensureSearchAttributes(client, namespace);
@@ -71,6 +74,9 @@ export default async function globalSetup(globalConfig: { maxWorkers: number }):
     // The suites written for the reply contract say so here; a test of the default modes sets them itself.
     COJ_ACKNOWLEDGEMENT: 'reply',
     ESR_ACKNOWLEDGEMENT: 'reply',
+    // The broker plays TIS's for synced mode, as `tisw up` does.
+    COJ_REJECTIONS_QUEUE: LOCAL_TIS_QUEUES.cojRejections,
+    COJ_RECEIVED_QUEUE: LOCAL_TIS_QUEUES.cojReceived,
     TISW_WORKFLOW_BUNDLE: bundlePath,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   });

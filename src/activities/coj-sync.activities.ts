@@ -1,0 +1,105 @@
+/**
+ * The sync watcher's round (synced mode; src/workflows/coj-sync-watcher.workflow.ts): which CoJ runs wait,
+ * which of them TSS's profiles show synced back by TIS, and a signal to each of those. Cheap at scale by
+ * construction: the waiting runs come from one visibility listing (search attributes name the trainee and
+ * the programme membership, the memo the signature), the profiles from one query per batch of trainees by
+ * TSS's key, never a read per CoJ.
+ */
+import { heartbeat, log } from '@temporalio/activity';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { TssStore } from '../adapters/tss-store';
+import { cojAcknowledgedTotal, cojSubmissionToAcknowledgementSeconds } from '../adapters/metrics';
+import { acknowledgementSignal, type Acknowledgement } from '../shared/amqp';
+import type { CojSyncRound, CojSyncSource } from '../shared/coj';
+import { SEARCH_ATTRIBUTES } from '../shared/temporal';
+
+export interface CojSyncDeps {
+  client: Client;
+  tssStore: TssStore;
+}
+
+/** Trainees per query of TSS's store. */
+const BATCH = 1000;
+/** Signals sent at once. */
+const SIGNALS_IN_FLIGHT = 20;
+
+/** The runs whose stage says they wait for TIS: the ones this round looks at. */
+export const WAITING_COJS_QUERY = `WorkflowType = 'cojSubmissionWorkflow' AND ExecutionStatus = 'Running' AND TisStage = 'awaiting-acknowledgement'`;
+
+interface WaitingCoj {
+  workflowId: string;
+  traineeTisId: string;
+  programmeMembershipTisId: string;
+  /** The signature the run delivers, from its memo. */
+  signedAt: string;
+  startTime: Date;
+}
+
+export function createCojSyncActivities({ client, tssStore }: CojSyncDeps) {
+  return {
+    async watchCojSync(): Promise<CojSyncRound> {
+      const began = Date.now();
+      const waiting = await listWaitingCojs(client);
+      const byTrainee = new Map<string, WaitingCoj[]>();
+      for (const w of waiting) byTrainee.set(w.traineeTisId, [...(byTrainee.get(w.traineeTisId) ?? []), w]);
+
+      const trainees = [...byTrainee.keys()];
+      const synced: Array<{ run: WaitingCoj; syncedAt: string }> = [];
+      let profilesRead = 0;
+      let batches = 0;
+      for (let i = 0; i < trainees.length; i += BATCH) {
+        const cojs = await tssStore.cojsOfTrainees(trainees.slice(i, i + BATCH));
+        batches++;
+        profilesRead += new Set(cojs.map((c) => c.traineeTisId)).size;
+        for (const coj of cojs) {
+          // This signature, synced: the rule of domain.md (same signedAt; syncedAt set, perhaps an earlier signature's).
+          const run = byTrainee.get(coj.traineeTisId)?.find((w) => w.programmeMembershipTisId === coj.programmeMembershipTisId);
+          if (run && coj.syncedAt !== null && Date.parse(coj.signedAt) === Date.parse(run.signedAt)) synced.push({ run, syncedAt: coj.syncedAt });
+        }
+        heartbeat();
+      }
+
+      let handedOver = 0;
+      for (let i = 0; i < synced.length; i += SIGNALS_IN_FLIGHT) {
+        const results = await Promise.all(synced.slice(i, i + SIGNALS_IN_FLIGHT).map(({ run, syncedAt }) => handOverSync(client, run, syncedAt, 'tss-store')));
+        handedOver += results.filter(Boolean).length;
+      }
+      const round: CojSyncRound = { waiting: waiting.length, handedOver, profilesRead, batches, ms: Date.now() - began };
+      if (handedOver > 0) log.info('CoJs synced back by TIS handed to their runs', { ...round });
+      return round;
+    },
+  };
+}
+
+async function listWaitingCojs(client: Client): Promise<WaitingCoj[]> {
+  const found: WaitingCoj[] = [];
+  for await (const run of client.workflow.list({ query: WAITING_COJS_QUERY, pageSize: BATCH })) {
+    const traineeTisId = run.typedSearchAttributes.get(SEARCH_ATTRIBUTES.trainee);
+    const programmeMembershipTisId = run.typedSearchAttributes.get(SEARCH_ATTRIBUTES.programmeMembership);
+    const signedAt = run.memo?.signedAt;
+    // Every run the client starts has all three; a hand-started one without them is left to its resends.
+    if (traineeTisId === undefined || programmeMembershipTisId === undefined || typeof signedAt !== 'string') continue;
+    found.push({ workflowId: run.workflowId, traineeTisId, programmeMembershipTisId, signedAt, startTime: run.startTime });
+  }
+  return found;
+}
+
+/**
+ * Signals one run that its signature is synced; false if the run has closed meanwhile (another source
+ * came first, or it ended). The run takes the first acknowledgement of its signature and ignores the rest,
+ * so two sources, or two rounds, never act twice.
+ */
+export async function handOverSync(client: Client, run: { workflowId: string; programmeMembershipTisId: string; signedAt: string; startTime?: Date }, syncedAt: string, source: CojSyncSource): Promise<boolean> {
+  const acknowledgement: Acknowledgement = { status: 'ok', result: { programmeMembershipTisId: run.programmeMembershipTisId, signedAt: run.signedAt, syncedAt, source } };
+  try {
+    await client.workflow.getHandle(run.workflowId).signal(acknowledgementSignal, acknowledgement);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+  cojAcknowledgedTotal.inc({ outcome: 'synced-by-tis' });
+  if (run.startTime) cojSubmissionToAcknowledgementSeconds.observe((Date.now() - run.startTime.getTime()) / 1000);
+  return true;
+}
+
+export type CojSyncActivities = ReturnType<typeof createCojSyncActivities>;
