@@ -18,7 +18,7 @@ import { waitFor } from '../src/shared/poll';
 import type { Config } from '../src/config/config';
 import { runStatuses, testConfig, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
-import { newSignature, openCojStores, signed, type CojTestStores } from './support/coj';
+import { newSignature, openCojStores, signed, syncBack as syncBackInTss, type CojTestStores } from './support/coj';
 
 describe('CoJ submission in synced mode: acknowledged by TIS syncing it back to TSS, no reply', () => {
   let webhook: WebhookReceiver;
@@ -58,18 +58,7 @@ describe('CoJ submission in synced mode: acknowledged by TIS syncing it back to 
     }
   }
 
-  /**
-   * What TIS's sync does once TCS has stored a CoJ: the profile's CoJ gets TCS's signedAt and version,
-   * and syncedAt = now unless it had one (a re-signed CoJ keeps the earlier syncedAt: domain.md).
-   */
-  async function syncBack(s: CojSignature, at = new Date()): Promise<Date> {
-    const profile = await tss.profiles.findOne({ traineeTisId: s.traineeTisId });
-    const i = profile?.programmeMemberships.findIndex((pm) => pm.tisId === s.programmeMembershipTisId) ?? -1;
-    if (!profile || i < 0) throw new Error('no profile for this CoJ');
-    const syncedAt = profile.programmeMemberships[i]?.conditionsOfJoining?.syncedAt ?? at;
-    await tss.profiles.updateOne({ _id: profile._id }, { $set: { [`programmeMemberships.${i}.conditionsOfJoining`]: { signedAt: new Date(s.signedAt), version: s.version, syncedAt } } });
-    return syncedAt;
-  }
+  const syncBack = (s: CojSignature, at?: Date): Promise<Date> => syncBackInTss(tss, s, at);
 
   const result = (s: CojSignature): Promise<CojStatus> => client.workflow.getHandle<() => Promise<CojStatus>>(cojWorkflowId(s.programmeMembershipTisId)).result();
   const statusOf = (s: CojSignature): Promise<CojStatus> => cojStatus(client, s.programmeMembershipTisId);

@@ -14,7 +14,7 @@ import { TssStore } from '../src/adapters/tss-store';
 import { TisStore } from '../src/adapters/tis-store';
 import { openMongo, type MongoStore } from '../src/adapters/mongo';
 import { cojSettings, submitCoj } from '../src/client/coj';
-import { ensureMonitor } from '../src/client/monitor';
+import { ensureMonitor, ensureSyncWatcher } from '../src/client/monitor';
 import { ensureSchedule, scheduleDefinitions, SCHEDULE_IDS } from '../src/client/schedules';
 import { startEsrExporter } from '../src/receivers/esr-exporter';
 import { startReceivers } from '../src/receivers/run';
@@ -24,7 +24,7 @@ import { esrRunWorkflowId, type Deanery, type EsrTimings } from '../src/shared/e
 import { esrRunWorkflow } from '../src/workflows';
 import { testClient, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
-import { newSignature, signed } from './support/coj';
+import { newSignature, signed, syncBack } from './support/coj';
 import { eventually } from '../src/shared/poll';
 import { isolatedEsr, seedRecords, uniqueRunDate, type IsolatedEsr } from './support/esr';
 import { reportDetection, seconds } from './support/detection';
@@ -137,6 +137,46 @@ describe('detection time: from the trouble beginning to its alert at the webhook
         await client.workflow.getHandle(monitorId).terminate('test done');
       }
     }, config);
+  });
+
+  it('TIS\'s sync back to TSS down (synced mode): one coj-sync-stalled while TCS takes the CoJs, resolved once the sync returns', async () => {
+    const monitorId = `test-monitor-${randomUUID()}`;
+    const watcherId = `test-sync-watcher-${randomUUID()}`;
+    const synced: Config = { ...config, coj: { ...config.coj, acknowledgement: 'synced', syncStalledAfterMs: 2000, syncWatchIntervalMs: 300, slaMs: 60_000 } };
+    const receivers = await startReceivers(synced, testLogger(synced));
+    try {
+      await receivers.ready;
+      await withWorker(async () => {
+        await ensureMonitor(client, synced, monitorId);
+        try {
+          // TCS takes the CoJ and stores it; nothing syncs it back: the trouble begins as it is published.
+          const startedAt = Date.now();
+          const s = await signed(tss, tis, newSignature({ signedAt: new Date(startedAt).toISOString() }));
+          await submitCoj(client, cojSettings(synced), s);
+          const stalled = await eventually('the coj-sync-stalled alert', async () => alerts('coj-sync-stalled', 'CoJ(s) taken by TCS')[0]);
+          reportDetection({
+            trouble: "TIS's sync back to TSS down",
+            kind: 'coj-sync-stalled',
+            startedAt,
+            arrivedAt: webhook.receivedAt(stalled),
+            settings: `threshold ${seconds(synced.coj.syncStalledAfterMs)}, check every ${seconds(MONITOR.intervalMs)}`,
+          });
+          await pause(1500); // more checks: still one alert
+          expect(alerts('coj-sync-stalled', 'CoJ(s) taken by TCS')).toHaveLength(1);
+
+          // The sync comes back: the watcher sees the CoJ synced, the run ends, the episode ends.
+          await ensureSyncWatcher(client, synced, watcherId);
+          await syncBack(tss, s);
+          expect(await client.workflow.getHandle(cojWorkflowId(s.programmeMembershipTisId)).result()).toMatchObject({ stage: 'acknowledged', acknowledgement: 'synced' });
+          await eventually('the coj-sync-stalled resolved notice', async () => webhook.alerts.find((a) => a.tisw.kind === 'coj-sync-stalled' && a.text.includes('resolved')));
+        } finally {
+          await client.workflow.getHandle(monitorId).terminate('test done');
+          await client.workflow.getHandle(watcherId).terminate('test done').catch(() => undefined);
+        }
+      }, synced);
+    } finally {
+      await receivers.stop();
+    }
   });
 
   it('ESR exporter rejecting a deanery: one esr-deanery-failing naming the deanery and the exporter\'s reason, per round', async () => {

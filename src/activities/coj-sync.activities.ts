@@ -5,7 +5,7 @@
  * the programme membership, the memo the signature), the profiles from one query per batch of trainees by
  * TSS's key, never a read per CoJ.
  */
-import { heartbeat, log } from '@temporalio/activity';
+import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { TssStore } from '../adapters/tss-store';
 import { cojAcknowledgedTotal, cojSubmissionToAcknowledgementSeconds } from '../adapters/metrics';
@@ -23,8 +23,9 @@ const BATCH = 1000;
 /** Signals sent at once. */
 const SIGNALS_IN_FLIGHT = 20;
 
-/** The runs whose stage says they wait for TIS: the ones this round looks at. */
-export const WAITING_COJS_QUERY = `WorkflowType = 'cojSubmissionWorkflow' AND ExecutionStatus = 'Running' AND TisStage = 'awaiting-acknowledgement'`;
+/** The runs on this cluster's task queue whose stage says they wait for TIS: the ones a round looks at. */
+export const waitingCojsQuery = (taskQueue: string): string =>
+  `WorkflowType = 'cojSubmissionWorkflow' AND ExecutionStatus = 'Running' AND TisStage = 'awaiting-acknowledgement' AND TaskQueue = '${taskQueue}'`;
 
 interface WaitingCoj {
   workflowId: string;
@@ -39,7 +40,7 @@ export function createCojSyncActivities({ client, tssStore }: CojSyncDeps) {
   return {
     async watchCojSync(): Promise<CojSyncRound> {
       const began = Date.now();
-      const waiting = await listWaitingCojs(client);
+      const waiting = await listWaitingCojs(client, activityInfo().taskQueue);
       const byTrainee = new Map<string, WaitingCoj[]>();
       for (const w of waiting) byTrainee.set(w.traineeTisId, [...(byTrainee.get(w.traineeTisId) ?? []), w]);
 
@@ -71,9 +72,9 @@ export function createCojSyncActivities({ client, tssStore }: CojSyncDeps) {
   };
 }
 
-async function listWaitingCojs(client: Client): Promise<WaitingCoj[]> {
+async function listWaitingCojs(client: Client, taskQueue: string): Promise<WaitingCoj[]> {
   const found: WaitingCoj[] = [];
-  for await (const run of client.workflow.list({ query: WAITING_COJS_QUERY, pageSize: BATCH })) {
+  for await (const run of client.workflow.list({ query: waitingCojsQuery(taskQueue), pageSize: BATCH })) {
     const traineeTisId = run.typedSearchAttributes.get(SEARCH_ATTRIBUTES.trainee);
     const programmeMembershipTisId = run.typedSearchAttributes.get(SEARCH_ATTRIBUTES.programmeMembership);
     const signedAt = run.memo?.signedAt;

@@ -2,7 +2,9 @@ import type { Client } from '@temporalio/client';
 import { readBrokerState } from '../adapters/broker-state';
 import { cojsPastSla, monitorCondition } from '../adapters/metrics';
 import { QUEUES } from '../shared/amqp';
-import { type Observation } from '../shared/monitor';
+import { type CojSyncObservation, type Observation } from '../shared/monitor';
+import { waitingCojsQuery } from './coj-sync.activities';
+import { activityInfo } from '@temporalio/activity';
 
 export interface MonitorDeps {
   amqpUrl: string;
@@ -15,6 +17,20 @@ export function createMonitorActivities({ amqpUrl, client }: MonitorDeps) {
     async observeBroker(queues: string[]): Promise<Observation> {
       const state = await readBrokerState(amqpUrl, queues, QUEUES.brokerCheck);
       return { reachable: state.reachable, queues: state.queues, ...(state.error !== undefined && { error: state.error }), ...(state.blocked !== undefined && { blocked: state.blocked }) };
+    },
+
+    /**
+     * Synced mode: are CoJs waiting longer than `stalledAfterMs` while none has been acknowledged for as
+     * long? Two visibility counts, whatever the number of CoJs.
+     */
+    async observeCojSync(stalledAfterMs: number): Promise<CojSyncObservation> {
+      const since = new Date(Date.now() - stalledAfterMs).toISOString();
+      const { taskQueue } = activityInfo(); // the cluster's: the monitor's activities run on it
+      const [waitingLong, acknowledgedRecently] = await Promise.all([
+        client.workflow.count(`${waitingCojsQuery(taskQueue)} AND StartTime < '${since}'`),
+        client.workflow.count(`WorkflowType = 'cojSubmissionWorkflow' AND ExecutionStatus = 'Completed' AND TaskQueue = '${taskQueue}' AND CloseTime > '${since}'`),
+      ]);
+      return { waitingLong: waitingLong.count, acknowledgedRecently: acknowledgedRecently.count };
     },
 
     /**

@@ -10,6 +10,7 @@ export type AlertKind =
   | 'coj-late'
   | 'coj-rejected'
   | 'coj-unsubmitted'
+  | 'coj-sync-stalled'
   | 'esr-deanery-failing'
   | 'queue-idle'
   | 'queue-no-progress'

@@ -11,7 +11,12 @@ import { cojSyncWatcherWorkflow } from '../workflows/coj-sync-watcher.workflow';
 import { COJ_SYNC_WATCHER_WORKFLOW_ID } from '../shared/coj';
 
 export function monitorSettings(config: Config): MonitorSettings {
-  return { ...config.monitor, queues: [QUEUES.cojSigned, QUEUES.esrAppFileCommand, QUEUES.acknowledgement], cojSlaMs: config.coj.slaMs };
+  return {
+    ...config.monitor,
+    queues: [QUEUES.cojSigned, QUEUES.esrAppFileCommand, QUEUES.acknowledgement],
+    cojSlaMs: config.coj.slaMs,
+    ...(config.coj.acknowledgement === 'synced' && { cojSyncStalledAfterMs: config.coj.syncStalledAfterMs }),
+  };
 }
 
 /**

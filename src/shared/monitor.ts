@@ -9,6 +9,16 @@ export interface MonitorSettings {
   queues: string[];
   /** For the tisw_cojs_past_sla gauge. */
   cojSlaMs: number;
+  /** Synced mode only: CoJs taken by TCS and none synced back for this long raise coj-sync-stalled. */
+  cojSyncStalledAfterMs?: number;
+}
+
+/** Synced mode: what visibility says about the CoJs waiting for TIS's sync, over the stall threshold. */
+export interface CojSyncObservation {
+  /** Runs waiting for their acknowledgement that started longer ago than the threshold. */
+  waitingLong: number;
+  /** Runs acknowledged (completed) within the threshold. */
+  acknowledgedRecently: number;
 }
 
 /** One look at the broker, as the monitor's activity returns it. */

@@ -6,7 +6,10 @@
  *   - queue-no-progress:<queue>: messages ready and consumers attached, but none taken (a consumer hangs);
  *   - broker-blocked: the broker holds publishes back (a memory or disk alarm);
  *   - broker-unreachable: no connection to the broker;
- *   - ack-queue-growing: more than the backlog of replies waiting for the listener.
+ *   - ack-queue-growing: more than the backlog of replies waiting for the listener;
+ *   - coj-sync-stalled (synced mode): CoJs taken by TCS (its queue has consumers) waiting longer than the
+ *     threshold, and none acknowledged for as long: TIS's change data capture or its sync back to TSS is
+ *     down, so nothing comes back however often we resend.
  * A condition that holds long enough raises one alert; when it ends, one "resolved". One alert per
  * episode, not one per check.
  */
@@ -14,9 +17,9 @@ import { continueAsNew, proxyActivities, sleep, workflowInfo } from '@temporalio
 import type { Alert, AlertActivities } from '../activities/alert.activities';
 import type { MonitorActivities } from '../activities/monitor.activities';
 import { QUEUES } from '../shared/amqp';
-import { type MonitorState, type Observation } from '../shared/monitor';
+import { type CojSyncObservation, type MonitorState, type Observation } from '../shared/monitor';
 
-const { observeBroker, reportMonitorState } = proxyActivities<MonitorActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 2 } });
+const { observeBroker, observeCojSync, reportMonitorState } = proxyActivities<MonitorActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 2 } });
 const { raiseAlert } = proxyActivities<AlertActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
 
 interface Condition {
@@ -31,8 +34,11 @@ export async function systemMonitorWorkflow(state: MonitorState): Promise<void> 
     const observation = await observeBroker(settings.queues).catch(
       (err: unknown): Observation => ({ reachable: false, error: (err as Error).message, queues: [] }),
     );
+    // Synced mode's question, asked only where the broker answered: otherwise broker-unreachable says it.
+    const stalledAfterMs = settings.cojSyncStalledAfterMs;
+    const sync = stalledAfterMs !== undefined && observation.reachable ? await observeCojSync(stalledAfterMs).catch(() => undefined) : undefined;
     const now = Date.now();
-    const present = conditions(observation, state);
+    const present = [...conditions(observation, state), ...(sync && stalledAfterMs !== undefined ? syncStalled(sync, observation, stalledAfterMs) : [])];
     for (const condition of present) {
       let episode = state.episodes.find((e) => e.key === condition.key);
       if (!episode) {
@@ -53,7 +59,7 @@ export async function systemMonitorWorkflow(state: MonitorState): Promise<void> 
       }
     }
     state.lastReady = Object.fromEntries(observation.queues.map((q) => [q.queue, q.ready]));
-    const known = ['broker-blocked', 'broker-unreachable', 'ack-queue-growing', ...settings.queues.flatMap((q) => [`queue-idle:${q}`, `queue-no-progress:${q}`])];
+    const known = ['broker-blocked', 'broker-unreachable', 'ack-queue-growing', ...(stalledAfterMs !== undefined ? ['coj-sync-stalled'] : []), ...settings.queues.flatMap((q) => [`queue-idle:${q}`, `queue-no-progress:${q}`])];
     const conditionsNow = Object.fromEntries(known.map((key) => [key, state.episodes.some((e) => e.key === key && e.alerted)]));
     // Gauges only: a failure here never stops the watch.
     await reportMonitorState({ conditions: conditionsNow, slaMs: settings.cojSlaMs }).catch(() => undefined);
@@ -99,6 +105,24 @@ function conditions(o: Observation, { settings, lastReady }: MonitorState): Cond
     }
   }
   return found;
+}
+
+/** The threshold is in the observation (waiting that long, none acknowledged for as long), so it alerts at once. */
+function syncStalled(sync: CojSyncObservation, o: Observation, stalledAfterMs: number): Condition[] {
+  const tcs = o.queues.find((q) => q.queue === QUEUES.cojSigned);
+  if (!(sync.waitingLong > 0 && sync.acknowledgedRecently === 0 && tcs && tcs.consumers > 0)) return [];
+  const minutes = Math.round(stalledAfterMs / 6000) / 10;
+  return [
+    {
+      key: 'coj-sync-stalled',
+      holdMs: 0,
+      alert: {
+        kind: 'coj-sync-stalled',
+        summary: `${sync.waitingLong} CoJ(s) taken by TCS's queue wait for TIS's sync back to TSS for over ${minutes} min, and none was synced in that time: TIS's change data capture or tis-trainee-sync is down (or TCS rejects them and its queue does not dead-letter)`,
+        details: { waiting: sync.waitingLong, consumers: tcs.consumers, stalledAfterMs },
+      },
+    },
+  ];
 }
 
 /**

@@ -58,3 +58,17 @@ export async function openCojStores(config: Config): Promise<CojTestStores> {
     },
   };
 }
+
+/**
+ * What TIS's sync does once TCS has stored a CoJ (for tests that control when it happens): the profile's
+ * CoJ gets the signature's signedAt and version, and syncedAt = `at` unless it had one (a re-signed CoJ
+ * keeps the earlier syncedAt: domain.md). Returns the syncedAt the profile then shows.
+ */
+export async function syncBack(tss: TssStore, s: CojSignature, at = new Date()): Promise<Date> {
+  const profile = await tss.profiles.findOne({ traineeTisId: s.traineeTisId });
+  const i = profile?.programmeMemberships.findIndex((pm) => pm.tisId === s.programmeMembershipTisId) ?? -1;
+  if (!profile || i < 0) throw new Error(`no profile holds programme membership ${s.programmeMembershipTisId}`);
+  const syncedAt = profile.programmeMemberships[i]?.conditionsOfJoining?.syncedAt ?? at;
+  await tss.profiles.updateOne({ _id: profile._id }, { $set: { [`programmeMemberships.${i}.conditionsOfJoining`]: { signedAt: new Date(s.signedAt), version: s.version, syncedAt } } });
+  return syncedAt;
+}
