@@ -28,6 +28,31 @@ describe('tisw stuck', () => {
     await stores.close();
   });
 
+  it('says plainly, in synced mode, that TIS consumed a CoJ and never synced it back', async () => {
+    // No rejections queue configured: a TCS rejection would be invisible, so the verdict names both causes.
+    const coj = { ...config.coj, acknowledgement: 'synced' as const };
+    delete coj.rejectionsQueue;
+    const synced = { ...config, coj };
+    const s = await signed(tss, tis, newSignature());
+    const workflowId = cojWorkflowId(s.programmeMembershipTisId);
+    const receivers = await startReceivers(synced, testLogger(synced));
+    try {
+      await receivers.ready;
+      await withWorker(async () => {
+        await submitCoj(client, { ...cojSettings(synced), timings: { slaMs: 60_000, resendInitialMs: 300, resendMaxMs: 600 } }, s);
+        const report = await eventually('the run in visibility, waiting', async () => {
+          const r = await findStuck(client, synced, { olderThanMs: 0, limit: 1000 });
+          return r.late.some((l) => l.workflowId === workflowId && l.stage === 'awaiting-acknowledgement') ? r : undefined;
+        });
+        expect(report.verdicts).toContainEqual(expect.stringMatching(/^\d+ CoJ\(s\) consumed by TIS, never synced back: TCS rejected them, or TIS's sync is down/));
+        expect(report.verdicts.join('\n')).not.toMatch(/does not reply/);
+      }, synced);
+    } finally {
+      await receivers.stop();
+      await client.workflow.getHandle(workflowId).terminate('test done').catch(() => undefined);
+    }
+  });
+
   it('names a CoJ waiting on TIS, with its attempts and queue, and says the TIS receiver is down', async () => {
     const s = await signed(tss, tis, newSignature());
     const workflowId = cojWorkflowId(s.programmeMembershipTisId);

@@ -25,8 +25,28 @@ export interface HealthReport {
 }
 
 export async function checkHealth(config: Config): Promise<HealthReport> {
-  const checks = (await Promise.all([checkTemporal(config), checkRabbitMq(config), checkMongo(config)])).flat();
+  const checks = [...acknowledgementModes(config), ...(await Promise.all([checkTemporal(config), checkRabbitMq(config), checkMongo(config)])).flat()];
   return { ok: checks.every((c) => c.ok), checks };
+}
+
+/** What acknowledges each job here (COJ_ACKNOWLEDGEMENT, ESR_ACKNOWLEDGEMENT): settings, always ok, said so that an operator sees which. */
+function acknowledgementModes({ coj, esr }: Config): Check[] {
+  const cojDetail =
+    coj.acknowledgement === 'synced'
+      ? [
+          `synced: TSS's profile shows the signature synced back by TIS, read every ${coj.syncWatchIntervalMs / 1000} s by the sync watcher`,
+          coj.receivedQueue ? `COJ_RECEIVED also taken from ${coj.receivedQueue}` : 'no COJ_RECEIVED queue',
+          coj.rejectionsQueue ? `TCS's rejections taken from ${coj.rejectionsQueue}` : "no rejections queue: a CoJ TCS rejects stays unacknowledged (and is alerted as late)",
+        ].join('; ')
+      : "reply: the receiver's reply on the acknowledgement contract, then syncedAt written to TSS's store";
+  const esrDetail =
+    esr.acknowledgement === 'observed'
+      ? `observed: the command's file recorded in the exporter's store and no due record left, read every ${esr.observeIntervalMs / 1000} s`
+      : "reply: the exporter's reply on the acknowledgement contract";
+  return [
+    { name: 'acknowledgement.coj', ok: true, detail: cojDetail },
+    { name: 'acknowledgement.esr', ok: true, detail: esrDetail },
+  ];
 }
 
 async function checkTemporal(config: Config): Promise<Check[]> {
@@ -81,13 +101,15 @@ async function checkTemporal(config: Config): Promise<Check[]> {
 
 async function checkRabbitMq(config: Config): Promise<Check[]> {
   const where = hostOf(config.amqp.url);
-  const queues = [QUEUES.cojSigned, QUEUES.esrAppFileCommand, QUEUES.acknowledgement];
+  const synced = config.coj.acknowledgement === 'synced' ? [config.coj.receivedQueue, config.coj.rejectionsQueue].filter((q): q is string => q !== undefined) : [];
+  const queues = [QUEUES.cojSigned, QUEUES.esrAppFileCommand, QUEUES.acknowledgement, ...synced];
   const broker = await readBrokerState(config.amqp.url, queues, QUEUES.brokerCheck);
   if (!broker.reachable) return [{ name: 'rabbitmq', ok: false, detail: `cannot connect to ${where}: ${broker.error ?? 'no answer'}` }];
   const consumerOf: Record<string, string> = {
     [QUEUES.cojSigned]: 'the TIS CoJ receiver',
     [QUEUES.esrAppFileCommand]: 'the ESR data exporter',
     [QUEUES.acknowledgement]: 'the workers\' acknowledgement listeners',
+    ...Object.fromEntries(synced.map((q) => [q, 'a worker (in synced mode, every worker consumes it)'])),
   };
   return [
     { name: 'rabbitmq', ok: !broker.blocked, detail: broker.blocked ? `reachable at ${where}, but blocking publishers: ${broker.blocked}` : `reachable at ${where}, accepting publishes` },

@@ -96,10 +96,10 @@ export async function findStuck(client: Client, config: Config, options: StuckOp
       subject: `CoJ of programme membership ${String(run.searchAttributes.TisProgrammeMembership?.[0] ?? '?')}`,
     });
   }
-  return { late, more, broker, verdicts: verdicts(late, broker) };
+  return { late, more, broker, verdicts: verdicts(late, broker, config) };
 }
 
-function verdicts(late: LateRun[], broker: BrokerState): string[] {
+function verdicts(late: LateRun[], broker: BrokerState, config: Config): string[] {
   const out: string[] = [];
   if (!broker.reachable) out.push(`RabbitMQ is unreachable: ${broker.error ?? 'no answer'}`);
   if (broker.blocked) out.push(`broker is blocking publishers: ${broker.blocked}`);
@@ -114,7 +114,12 @@ function verdicts(late: LateRun[], broker: BrokerState): string[] {
   const failing = late.filter((r) => r.kind === 'coj' && r.stage === 'publishing' && r.lastFailure);
   if (failing.length > 0) out.push(`${failing.length} CoJ(s) cannot be published: ${failing[0]?.lastFailure}`);
   const unanswered = late.filter((r) => r.kind === 'coj' && r.stage === 'awaiting-acknowledgement');
-  if (unanswered.length > 0 && coj && coj.consumers > 0 && (!acks || acks.consumers > 0)) {
+  if (unanswered.length > 0 && coj && coj.consumers > 0 && config.coj.acknowledgement === 'synced') {
+    const rejections = config.coj.rejectionsQueue
+      ? `TIS's sync is down, or TCS fails on them (its rejections would come back through ${config.coj.rejectionsQueue})`
+      : 'TCS rejected them, or TIS\'s sync is down (no COJ_REJECTIONS_QUEUE is configured, so a rejection is never seen)';
+    out.push(`${unanswered.length} CoJ(s) consumed by TIS, never synced back: ${rejections}`);
+  } else if (unanswered.length > 0 && coj && coj.consumers > 0 && (!acks || acks.consumers > 0)) {
     out.push(`${unanswered.length} CoJ(s) published and consumed but not acknowledged: TIS takes them and does not reply (check the receiver's logs)`);
   }
   return out;
