@@ -41,6 +41,7 @@ export function createCojSyncActivities({ client, tssStore }: CojSyncDeps) {
     async watchCojSync(): Promise<CojSyncRound> {
       const began = Date.now();
       const waiting = await listWaitingCojs(client, activityInfo().taskQueue);
+      const listed = Date.now();
       const byTrainee = new Map<string, WaitingCoj[]>();
       for (const w of waiting) byTrainee.set(w.traineeTisId, [...(byTrainee.get(w.traineeTisId) ?? []), w]);
 
@@ -60,12 +61,14 @@ export function createCojSyncActivities({ client, tssStore }: CojSyncDeps) {
         heartbeat();
       }
 
+      const read = Date.now();
       let handedOver = 0;
       for (let i = 0; i < synced.length; i += SIGNALS_IN_FLIGHT) {
         const results = await Promise.all(synced.slice(i, i + SIGNALS_IN_FLIGHT).map(({ run, syncedAt }) => handOverSync(client, run, syncedAt, 'tss-store')));
         handedOver += results.filter(Boolean).length;
       }
-      const round: CojSyncRound = { waiting: waiting.length, handedOver, profilesRead, batches, ms: Date.now() - began };
+      const end = Date.now();
+      const round: CojSyncRound = { waiting: waiting.length, handedOver, profilesRead, batches, ms: end - began, listMs: listed - began, readMs: read - listed, signalMs: end - read };
       if (handedOver > 0) log.info('CoJs synced back by TIS handed to their runs', { ...round });
       return round;
     },

@@ -141,7 +141,11 @@ export interface CojSyncRound {
   /** Profiles read from TSS's store, in how many batches. */
   profilesRead: number;
   batches: number;
+  /** The round's time, and its parts: the visibility listing, TSS's store, the signals. */
   ms: number;
+  listMs: number;
+  readMs: number;
+  signalMs: number;
 }
 
 /** Whether a CoJ reply answers this signature (not a late reply for an older or newer one of the same programme membership). */
