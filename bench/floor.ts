@@ -2,7 +2,7 @@
  * The floor (`tisw bench floor`): the least a workflow and an AMQP round trip cost on these servers,
  * measured in one run:
  *   (a) a workflow with one activity that does nothing, one at a time and as a burst;
- *   (b) a workflow with no activity, one at a time;
+ *   (b) a workflow with no activity, one at a time and as a burst: the true floor of one workflow per CoJ;
  *   (c) the bare AMQP publish (persistent, confirmed) -> consume -> reply round trip, one at a time
  *       and 100 in flight.
  * The CoJ and ESR benchmarks call measureFloor() in their own runs and report ratios to it.
@@ -47,7 +47,7 @@ export interface FloorOptions {
 export interface FloorFigures {
   servers: { temporal: string; temporalState: 'sqlite-wal' | 'memory'; amqp: string };
   oneActivityWorkflow: { sequential: Latency; burst: FloorBurst };
-  noActivityWorkflow: { sequential: Latency };
+  noActivityWorkflow: { sequential: Latency; burst: FloorBurst };
   amqpRoundTrip: { sequential: Latency; concurrent: Throughput };
 }
 
@@ -84,7 +84,7 @@ export async function measureFloor(temporalAddress: string, amqpUrl: string, opt
 
 type FloorWorkflow = 'floorOneActivityWorkflow' | 'floorNoActivityWorkflow';
 
-/** A burst of one-activity workflows, and the processor time it cost (when `options.cpu` names the processes). */
+/** A burst of floor workflows, and the processor time it cost (when `options.cpu` names the processes). */
 export type FloorBurst = Throughput & { cpuMsPerWorkflow?: CpuCost };
 
 /**
@@ -114,10 +114,10 @@ async function withFloorWorker<T>(address: string, measure: (run: (workflow: Flo
   }
 }
 
-async function oneActivityBurst(options: FloorOptions, run: (workflow: FloorWorkflow) => (i: number) => Promise<unknown>): Promise<FloorBurst> {
-  const bar = options.progress(`one-activity burst (${options.inFlight} in flight)`, options.burst);
+async function floorBurst(options: FloorOptions, run: (workflow: FloorWorkflow) => (i: number) => Promise<unknown>, workflow: FloorWorkflow = 'floorOneActivityWorkflow'): Promise<FloorBurst> {
+  const bar = options.progress(`${workflow === 'floorOneActivityWorkflow' ? 'one-activity' : 'no-activity'} burst (${options.inFlight} in flight)`, options.burst);
   const cpuBefore = options.cpu && readCpu(options.cpu);
-  const burst = await pool(options.burst, options.inFlight, run('floorOneActivityWorkflow'), () => bar.tick());
+  const burst = await pool(options.burst, options.inFlight, run(workflow), () => bar.tick());
   bar.stop();
   const cpuMsPerWorkflow = options.cpu && cpuBefore && cpuMsPer(cpuBefore, readCpu(options.cpu), options.burst);
   return { ...burst, ...(cpuMsPerWorkflow && { cpuMsPerWorkflow }) };
@@ -125,15 +125,16 @@ async function oneActivityBurst(options: FloorOptions, run: (workflow: FloorWork
 
 /** The floor's one-activity burst alone: what the CoJ benchmark measures between its bursts. */
 export function measureFloorBurst(temporalAddress: string, options: FloorOptions): Promise<FloorBurst> {
-  return withFloorWorker(temporalAddress, (run) => oneActivityBurst(options, run));
+  return withFloorWorker(temporalAddress, (run) => floorBurst(options, run));
 }
 
 function measureWorkflows(address: string, options: FloorOptions): Promise<Pick<FloorFigures, 'oneActivityWorkflow' | 'noActivityWorkflow'>> {
   return withFloorWorker(address, async (run) => {
     const sequentialOne = await sequential('one-activity workflow, one at a time', options, run('floorOneActivityWorkflow'));
-    const burst = await oneActivityBurst(options, run);
+    const burst = await floorBurst(options, run);
     const sequentialNone = await sequential('no-activity workflow, one at a time', options, run('floorNoActivityWorkflow'));
-    return { oneActivityWorkflow: { sequential: sequentialOne, burst }, noActivityWorkflow: { sequential: sequentialNone } };
+    const burstNone = await floorBurst(options, run, 'floorNoActivityWorkflow');
+    return { oneActivityWorkflow: { sequential: sequentialOne, burst }, noActivityWorkflow: { sequential: sequentialNone, burst: burstNone } };
   });
 }
 
@@ -206,6 +207,9 @@ export function printFloor(f: FloorFigures, print: (line: string) => void): void
   print(`  one-activity workflow, burst           ${b.perSecond} workflows/s, ${b.count} with ${b.inFlight} in flight; ${lat(b)}`);
   if (b.cpuMsPerWorkflow) print(`  processor time per burst workflow      ${cpuText(b.cpuMsPerWorkflow)}`);
   print(`  no-activity workflow, one at a time    ${lat(f.noActivityWorkflow.sequential)}`);
+  const n = f.noActivityWorkflow.burst;
+  print(`  no-activity workflow, burst            ${n.perSecond} workflows/s, ${n.count} with ${n.inFlight} in flight; ${lat(n)}`);
+  if (n.cpuMsPerWorkflow) print(`  processor time per burst workflow      ${cpuText(n.cpuMsPerWorkflow)}`);
   print(`  AMQP round trip, one at a time         ${lat(f.amqpRoundTrip.sequential)}`);
   const c = f.amqpRoundTrip.concurrent;
   print(`  AMQP round trip, ${c.inFlight} in flight        ${c.perSecond} round trips/s; ${lat(c)}`);
