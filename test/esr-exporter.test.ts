@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { generateAppFile, startEsrExporter, type EsrExporter, type EsrExporterOptions } from '../src/receivers/esr-exporter';
 import { appFileCommandId, DEANERIES, type AppFileReply } from '../src/shared/esr';
 import { testLogger } from './support/system';
-import { isolatedEsr, replyReader, seedRecords, uniqueRunDate, type IsolatedEsr, type ReplyReader } from './support/esr';
+import { generationsOverlap, isolatedEsr, replyReader, seedRecords, uniqueRunDate, type IsolatedEsr, type ReplyReader } from './support/esr';
 
 describe('the reference ESR data exporter', () => {
   let esr: IsolatedEsr;
@@ -41,12 +41,6 @@ describe('the reference ESR data exporter', () => {
     return body as unknown as AppFileReply;
   };
 
-  async function generationsOverlap(runDate: string): Promise<boolean> {
-    const files = await esr.store.appFilesOf(runDate);
-    const spans = files.map((f) => [f.startedAt.getTime(), (f.finishedAt ?? f.startedAt).getTime()] as const).sort((a, b) => a[0] - b[0]);
-    return spans.some((span, i) => i > 0 && span[0] < (spans[i - 1]?.[1] ?? 0));
-  }
-
   it('makes a full day one deanery at a time: 13 files, consecutive sequence numbers in lane order, due records EXPORTED, the rest left alone', async () => {
     const runDate = uniqueRunDate();
     const seeded = new Map<string, { due: string[]; notDue: string[] }>();
@@ -80,7 +74,7 @@ describe('the reference ESR data exporter', () => {
       const notDueNow = await esr.store.records.find({ _id: { $in: notDue } }).toArray();
       expect(notDueNow.map((r) => r.status)).toEqual(notDue.map(() => 'TO_EXPORT'));
     }
-    expect(await generationsOverlap(runDate)).toBe(false);
+    expect(await generationsOverlap(esr.store, runDate)).toBe(false);
   });
 
   it('answers a command seen before with the same reply, and makes no second file or number', async () => {
@@ -182,7 +176,7 @@ describe('the reference ESR data exporter', () => {
             await Promise.all(DEANERIES.map((deanery, i) => replies.command({ commandId: ids[i] ?? '', deanery, runDate })));
             for (const id of ids) out.push(okReply((await replies.reply(id, 60_000)).body));
           }
-          return { replies: out, conflicts: exporter.stats.sequenceConflicts, overlap: await generationsOverlap(runDate), runDate };
+          return { replies: out, conflicts: exporter.stats.sequenceConflicts, overlap: await generationsOverlap(esr.store, runDate), runDate };
         },
         { prefetch },
       );

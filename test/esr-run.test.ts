@@ -10,7 +10,7 @@ import { esrRequestWorkflow } from '../src/workflows';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityInterceptorsFactory, WorkerOptions } from '@temporalio/worker';
-import { filesOf, requestEsrRun } from '../src/client/esr';
+import { esrSettings, filesOf, requestEsrRun } from '../src/client/esr';
 import { ensureEsrSchedule, summariseSchedule } from '../src/client/schedules';
 import { pauseSchedule, testClient, testLogger } from './support/system';
 import { startTcpProxy } from './support/tcp-proxy';
@@ -20,7 +20,7 @@ import { eventually } from '../src/shared/poll';
 
 /** ESR workflows and activities on a task queue of this file's own, so that no other test file's worker (another store, another vhost) takes them. */
 const TASK_QUEUE = `tis-workflows-esr-run-test-${process.pid}`;
-const TIMINGS: EsrTimings = { resendInitialMs: 1000, resendMaxMs: 2000, attemptsPerRound: 2, roundPauseMs: 1000, maxPasses: 3 };
+const TIMINGS: EsrTimings = { resendInitialMs: 1000, resendMaxMs: 2000, attemptsPerRound: 2, roundPauseMs: 1000, maxPasses: 3, observeIntervalMs: 200 };
 
 /** The alerts this file's tests raise name a deanery and a reason. */
 type EsrAlert = WebhookReceiver['alerts'][number] & { tisw: { details: { deanery: string; reason: string } } };
@@ -302,10 +302,10 @@ describe('the ESR run through the one lane', () => {
   describe('the daily schedule and the CLI', () => {
     it('is created once, updated in place keeping an operator\'s pause, runs at 13:00 UTC with explicit overlap and catch-up policies', async () => {
       // Another test file may have made it already (ensureSchedules makes every schedule of the project).
-      expect(['created', 'updated']).toContain(await ensureEsrSchedule(client, TASK_QUEUE));
+      expect(['created', 'updated']).toContain(await ensureEsrSchedule(client, { ...esrSettings(config), taskQueue: TASK_QUEUE }));
       const handle = client.schedule.getHandle(ESR_SCHEDULE_ID);
       await pauseSchedule(client, ESR_SCHEDULE_ID, 'operator: ESR outage');
-      expect(await ensureEsrSchedule(client, TASK_QUEUE)).toBe('updated');
+      expect(await ensureEsrSchedule(client, { ...esrSettings(config), taskQueue: TASK_QUEUE })).toBe('updated');
       const paused = await handle.describe();
       expect(paused.state).toMatchObject({ paused: true, note: 'operator: ESR outage' });
       expect(paused.policies).toMatchObject({ overlap: 'ALLOW_ALL', catchupWindow: 7 * 86_400_000 });
@@ -316,7 +316,7 @@ describe('the ESR run through the one lane', () => {
     });
 
     it('gives a scheduled action run late (a backfill) the run date it was scheduled for, not the day it ran', async () => {
-      await ensureEsrSchedule(client, TASK_QUEUE);
+      await ensureEsrSchedule(client, { ...esrSettings(config), taskQueue: TASK_QUEUE });
       const runDate = '2031-03-04';
       const { due } = await seedRecords(esr.store, 'EMD', runDate, { due: 1 });
       const status = await withSystem(async () => {

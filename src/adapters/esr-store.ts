@@ -12,10 +12,10 @@
  * A reservation is never deleted: an exporter that crashes after step 1 finds its appFile by commandId
  * when the command comes back and finishes the same file under the same number. Hence no gaps.
  */
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import { MongoServerError } from 'mongodb';
 import type { MongoTarget } from '../config/config';
-import { APP_FILE_SEQUENCE_COUNTER, appFileName, DUE_BEFORE_DAYS, DUE_FROM_DAYS, ESR_COLLECTIONS, type AppRecordStatus, type Deanery, type SkippedAppRecord } from '../shared/esr';
+import { APP_FILE_SEQUENCE_COUNTER, appFileName, DUE_BEFORE_DAYS, DUE_FROM_DAYS, ESR_COLLECTIONS, type AppFileReply, type AppRecordStatus, type Deanery, type SkippedAppRecord } from '../shared/esr';
 import { TiswError } from '../shared/errors';
 import { openMongo, type MongoStore } from './mongo';
 
@@ -67,6 +67,24 @@ export function dueWindow(runDate: string): { from: string; before: string } {
   const day = Date.parse(`${runDate}T00:00:00Z`);
   const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
   return { from: iso(day + DUE_FROM_DAYS * DAY_MS), before: iso(day + DUE_BEFORE_DAYS * DAY_MS) };
+}
+
+/** The file as the exporter reports it: its reply on the acknowledgement contract, and what an observing run reads. */
+export function appFileReport(appFile: AppFileDocument): AppFileReply {
+  return {
+    commandId: appFile._id,
+    deanery: appFile.deanery,
+    fileName: appFile.fileName,
+    sequence: appFile.sequence,
+    recordCount: appFile.recordCount ?? 0,
+    skipped: appFile.skipped ?? [],
+  };
+}
+
+/** TO_EXPORT records of the deanery whose placement starts in the run date's due window. */
+function dueFilter(deanery: string, runDate: string): Filter<GeneratedAppRecord> {
+  const { from, before } = dueWindow(runDate);
+  return { deanery, status: 'TO_EXPORT', placementStartDate: { $gte: from, $lt: before } };
 }
 
 export class EsrStore {
@@ -149,11 +167,7 @@ export class EsrStore {
 
   /** TO_EXPORT records of the deanery whose placement starts in the run date's due window, in file order. */
   dueRecords(deanery: string, runDate: string): Promise<GeneratedAppRecord[]> {
-    const { from, before } = dueWindow(runDate);
-    return this.records
-      .find({ deanery, status: 'TO_EXPORT', placementStartDate: { $gte: from, $lt: before } })
-      .sort({ placementStartDate: 1, _id: 1 })
-      .toArray();
+    return this.records.find(dueFilter(deanery, runDate)).sort({ placementStartDate: 1, _id: 1 }).toArray();
   }
 
   /** Records already marked as written to this file (by an earlier, interrupted attempt at it). */
@@ -176,10 +190,12 @@ export class EsrStore {
     return finished;
   }
 
-  /** Due TO_EXPORT records of the deanery left after a file, not counting those the exporter reported as unusable. */
-  async remainingDue(deanery: string, runDate: string, excludeIds: string[] = []): Promise<number> {
-    const excluded = new Set(excludeIds);
-    return (await this.dueRecords(deanery, runDate)).filter((r) => !excluded.has(r._id)).length;
+  /**
+   * Due TO_EXPORT records of the deanery left after a file, not counting those the exporter reported as
+   * unusable: one count on the due_records index.
+   */
+  remainingDue(deanery: string, runDate: string, excludeIds: string[] = []): Promise<number> {
+    return this.records.countDocuments(excludeIds.length > 0 ? { ...dueFilter(deanery, runDate), _id: { $nin: excludeIds } } : dueFilter(deanery, runDate));
   }
 
   /** The shared counter's value (0 before the first file). */

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { createLogger } from '../config/logger';
 import { startConfiguredEsrExporter } from '../receivers/esr-exporter';
-import { backfillDays, backfillEsr, type EsrFile } from '../client/esr';
+import { backfillDays, backfillEsr, esrSettings, type EsrFile } from '../client/esr';
 import { DEANERIES, type Deanery, type EsrRunStatus } from '../shared/esr';
 import { config, print, printJson, untilStopped, UsageError, withClient } from './output';
 import { deaneries as parseDeaneries, runDate } from './parse';
@@ -71,7 +71,7 @@ async function runDays(from: string, to: string, deaneries: Deanery[], json: boo
           }
         }
       };
-      files = await backfillEsr(client, { taskQueue: cfg.temporal.taskQueue, from, to, deaneries, onStatus });
+      files = await backfillEsr(client, { ...esrSettings(cfg), from, to, deaneries, onStatus });
     });
   } finally {
     bar.stop();

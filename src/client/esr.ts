@@ -5,15 +5,33 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { esrRequestWorkflowId, esrRunRequestProblems, esrRunStatusQuery, esrRunWorkflowId, type Deanery, type EsrRunStatus, type EsrTimings } from '../shared/esr';
+import type { Config } from '../config/config';
+import { esrRequestWorkflowId, esrRunRequestProblems, esrRunStatusQuery, esrRunWorkflowId, type Deanery, type EsrAcknowledgementMode, type EsrRunStatus, type EsrTimings } from '../shared/esr';
 import { isRunDate } from '../shared/dates';
 import { InvalidInputError } from '../shared/errors';
 import { esrRequestWorkflow } from '../workflows/esr-run.workflow';
+
+/**
+ * Where and how ESR runs start, from the configuration: the task queue, what acknowledges a command
+ * (ESR_ACKNOWLEDGEMENT) and, observed, how often the run reads the exporter's store (ESR_OBSERVE_SECONDS).
+ * They travel in each request, so a run keeps the mode it started with whatever a worker's settings are later.
+ */
+export interface EsrSettings {
+  taskQueue: string;
+  acknowledgement: EsrAcknowledgementMode;
+  timings: Partial<EsrTimings>;
+}
+
+export function esrSettings(config: Config): EsrSettings {
+  return { taskQueue: config.temporal.taskQueue, acknowledgement: config.esr.acknowledgement, timings: { observeIntervalMs: config.esr.observeIntervalMs } };
+}
 
 export interface EsrRunOptions {
   runDate: string;
   deaneries: Deanery[];
   timings?: Partial<EsrTimings>;
+  /** Absent: reply (esrAcknowledgementOf); esrSettings gives the configured one. */
+  acknowledgement?: EsrAcknowledgementMode;
   taskQueue: string;
   /** Called whenever the run's status is seen to change (polled). */
   onStatus?: (status: EsrRunStatus) => void;
@@ -25,7 +43,7 @@ export interface EsrRunOptions {
  * Checks a run request in full before anything starts: a caller gets an InvalidInputError naming every
  * problem, where the workflow's own check would leave a failed run and a bare "Workflow execution failed".
  */
-export function checkEsrRunRequest(options: Pick<EsrRunOptions, 'runDate' | 'deaneries' | 'timings'>): void {
+export function checkEsrRunRequest(options: Pick<EsrRunOptions, 'runDate' | 'deaneries' | 'timings' | 'acknowledgement'>): void {
   const problems = esrRunRequestProblems(options);
   if (problems.length > 0) throw new InvalidInputError(`invalid ESR run request: ${problems.join('; ')}`);
 }
@@ -40,7 +58,15 @@ export async function startEsrRequest(
   const handle = await client.workflow.start(esrRequestWorkflow, {
     taskQueue: options.taskQueue,
     workflowId: esrRequestWorkflowId(requestId),
-    args: [{ requestId, runDate: options.runDate, deaneries: options.deaneries, ...(options.timings && { timings: options.timings }) }],
+    args: [
+      {
+        requestId,
+        runDate: options.runDate,
+        deaneries: options.deaneries,
+        ...(options.timings && { timings: options.timings }),
+        ...(options.acknowledgement && { acknowledgement: options.acknowledgement }),
+      },
+    ],
   });
   return { requestId, handle };
 }

@@ -7,6 +7,7 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type Schedu
 import type { Config } from '../config/config';
 import { ESR_SCHEDULE_ID, ESR_SCHEDULED_WORKFLOW_ID, type EsrRequestInput } from '../shared/esr';
 import { waitFor } from '../shared/poll';
+import { esrSettings, type EsrSettings } from './esr';
 import { esrRequestWorkflow } from '../workflows/esr-run.workflow';
 import { cojReconciliationWorkflow } from '../workflows/coj-reconciliation.workflow';
 
@@ -22,7 +23,8 @@ export type ScheduleId = (typeof SCHEDULE_IDS)[keyof typeof SCHEDULE_IDS];
  */
 const ESR_CRON = '0 13 * * *';
 
-export function esrScheduleDefinition(taskQueue: string): ScheduleOptions {
+/** The schedule's action carries the acknowledgement mode and timings of the settings it was made from. */
+export function esrScheduleDefinition({ taskQueue, acknowledgement, timings }: EsrSettings): ScheduleOptions {
   return {
     scheduleId: SCHEDULE_IDS.esrDaily,
     spec: { cronExpressions: [ESR_CRON] },
@@ -31,7 +33,7 @@ export function esrScheduleDefinition(taskQueue: string): ScheduleOptions {
       workflowType: esrRequestWorkflow,
       workflowId: ESR_SCHEDULED_WORKFLOW_ID,
       taskQueue,
-      args: [{} satisfies EsrRequestInput],
+      args: [{ acknowledgement, timings } satisfies EsrRequestInput],
     },
     policies: { overlap: ScheduleOverlapPolicy.ALLOW_ALL, catchupWindow: 7 * 86_400_000, pauseOnFailure: false },
     state: { note: 'daily ESR app files (created by tis-workflows)' },
@@ -56,7 +58,7 @@ export function cojReconciliationScheduleDefinition(config: Config): ScheduleOpt
 }
 
 export function scheduleDefinitions(config: Config): ScheduleOptions[] {
-  return [cojReconciliationScheduleDefinition(config), esrScheduleDefinition(config.temporal.taskQueue)];
+  return [cojReconciliationScheduleDefinition(config), esrScheduleDefinition(esrSettings(config))];
 }
 
 export async function ensureSchedules(client: Client, config: Config): Promise<Array<{ scheduleId: string; outcome: 'created' | 'updated' }>> {
@@ -129,8 +131,8 @@ function sameToken(a: Uint8Array | null | undefined, b: Uint8Array | null | unde
 }
 
 /** Creates the daily ESR schedule, or brings an existing one up to date keeping its paused state and note. */
-export function ensureEsrSchedule(client: Client, taskQueue: string): Promise<'created' | 'updated'> {
-  return ensureSchedule(client, esrScheduleDefinition(taskQueue));
+export function ensureEsrSchedule(client: Client, settings: EsrSettings): Promise<'created' | 'updated'> {
+  return ensureSchedule(client, esrScheduleDefinition(settings));
 }
 
 /** A schedule as `tisw schedule` prints it (and its --json). */

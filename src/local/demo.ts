@@ -19,6 +19,7 @@ import { TssStore } from '../adapters/tss-store';
 import { TisStore } from '../adapters/tis-store';
 import { EsrStore, dueWindow, type GeneratedAppRecord } from '../adapters/esr-store';
 import { cojSettings, submitCoj } from '../client/coj';
+import { esrSettings } from '../client/esr';
 import { type CojSignature } from '../shared/coj';
 import { DEANERIES, esrRequestWorkflowId, esrRunWorkflowId } from '../shared/esr';
 import { esrRequestWorkflow } from '../workflows/esr-run.workflow';
@@ -132,10 +133,11 @@ export async function seedDemo(config: Config, client: Client, options: DemoOpti
     submitted.push({ programmeMembershipTisId: signature.programmeMembershipTisId, traineeTisId: signature.traineeTisId, knownToTis, workflowId });
   }
   const requestId = `demo-${runDate}-${tag}`;
+  const { acknowledgement, timings } = esrSettings(config);
   await client.workflow.start(esrRequestWorkflow, {
     taskQueue: config.temporal.taskQueue,
     workflowId: esrRequestWorkflowId(requestId),
-    args: [{ requestId, runDate }],
+    args: [{ requestId, runDate, acknowledgement, timings }],
   });
   const runWorkflowId = esrRunWorkflowId({ runDate, requestId });
 

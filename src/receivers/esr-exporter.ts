@@ -1,8 +1,10 @@
 /**
  * The reference ESR data exporter (stands for TIS's EsrDataExporter): consumes app-file generation
  * commands `{ commandId, deanery, runDate }` and, per command, writes one file of the deanery's due
- * GeneratedAppRecords, marks them EXPORTED, records the appFile and replies to `replyTo`:
- * `{ status: "ok", commandId, deanery, fileName, sequence, recordCount, skipped }`.
+ * GeneratedAppRecords, marks them EXPORTED, records the appFile and, when the command names `replyTo`
+ * and `correlationId` (the reply contract), replies there:
+ * `{ status: "ok", commandId, deanery, fileName, sequence, recordCount, skipped }`. A command without
+ * them (`observed` mode, as TIS's own exporter runs) gets no reply: the run reads appFiles instead.
  *
  * - The same commandId again: the same reply, no second file or number (the appFile is keyed by it).
  * - No due records: still a file (header and trailer) with its sequence number.
@@ -24,7 +26,7 @@ import type { ConsumeMessage } from 'amqplib';
 import type { Config } from '../config/config';
 import type { Logger } from '../config/logger';
 import { readJsonMessage, startConsumer, type Consumer, type ConsumerContext, type Outcome } from '../adapters/amqp-consumer';
-import { EsrStore, SequenceConflictError, type AppFileDocument, type GeneratedAppRecord } from '../adapters/esr-store';
+import { appFileReport, EsrStore, SequenceConflictError, type AppFileDocument, type GeneratedAppRecord } from '../adapters/esr-store';
 import { QUEUES } from '../shared/amqp';
 import { DEANERIES, isDeanery, type AppFileCommand, type AppFileReply, type SkippedAppRecord } from '../shared/esr';
 import { appFileCommand, describeIssues } from '../shared/messages';
@@ -48,8 +50,10 @@ export interface EsrExporterOptions {
 }
 
 export interface EsrExporterStats {
-  /** Files finished (replies sent for commands seen the first time). */
+  /** Files finished (for commands seen the first time). */
   generated: number;
+  /** "ok" replies sent: one per command that named replyTo and correlationId (none in `observed` mode). */
+  replies: number;
   /** Times a generation found its sequence number already taken by a concurrent one. */
   sequenceConflicts: number;
   /** Transient failures of any kind (the command came back). */
@@ -62,7 +66,7 @@ export interface EsrExporter extends Consumer {
 
 export function startEsrExporter(options: EsrExporterOptions): EsrExporter {
   const log = options.log.child({ component: 'esr-data-exporter' });
-  const stats: EsrExporterStats = { generated: 0, sequenceConflicts: 0, transientFailures: 0 };
+  const stats: EsrExporterStats = { generated: 0, replies: 0, sequenceConflicts: 0, transientFailures: 0 };
   const consumer = startConsumer({
     url: options.amqpUrl,
     queue: QUEUES.esrAppFileCommand,
@@ -103,17 +107,20 @@ async function handle(message: ConsumeMessage, context: ConsumerContext, options
   let result: AppFileReply;
   if (existing?.status === 'made') {
     log.info({ commandId: command.commandId, fileName: existing.fileName }, 'command seen before: same reply, no new file');
-    result = replyOf(existing);
+    result = appFileReport(existing);
   } else {
     await options.beforeGeneration?.(command);
     result = await generateAppFile(options.store, options.filesDir, command);
     stats.generated++;
     log.info({ commandId: command.commandId, fileName: result.fileName, recordCount: result.recordCount, skipped: result.skipped.length }, 'app file made');
   }
+  // Only a command on the reply contract names where to reply. One without (the run observes the store,
+  // as TIS's EsrDataExporter is acknowledged today) has its answer in appFiles, keyed by the commandId.
   if (replyTo && correlationId) {
     await context.publish(replyTo, { status: 'ok', ...result }, { correlationId, messageId: `${command.commandId}-reply`, type: 'esr.appfile.made' });
+    stats.replies++;
   } else {
-    log.warn({ commandId: command.commandId }, 'command names no replyTo/correlationId: file made, nobody told');
+    log.debug({ commandId: command.commandId }, 'command names no replyTo: file recorded in appFiles, no reply');
   }
   return { kind: 'done' };
 }
@@ -124,7 +131,7 @@ async function handle(message: ConsumeMessage, context: ConsumerContext, options
  */
 export async function generateAppFile(store: EsrStore, filesDir: string, command: AppFileCommand): Promise<AppFileReply> {
   const appFile = await store.reserveAppFile(command, new Date());
-  if (appFile.status === 'made') return replyOf(appFile);
+  if (appFile.status === 'made') return appFileReport(appFile);
 
   // Records an interrupted attempt already marked for this file, plus those still due.
   const [already, due] = await Promise.all([store.recordsInFile(appFile.fileName), store.dueRecords(command.deanery, command.runDate)]);
@@ -146,18 +153,7 @@ export async function generateAppFile(store: EsrStore, filesDir: string, command
   await writeFileAtomically(filesDir, appFile.fileName, renderAppFile(appFile, lines));
   await store.markExported(written, appFile.fileName, new Date());
   const finished = await store.finishAppFile(command.commandId, { recordCount: written.length, skipped, finishedAt: new Date() });
-  return replyOf(finished);
-}
-
-function replyOf(appFile: AppFileDocument): AppFileReply {
-  return {
-    commandId: appFile._id,
-    deanery: appFile.deanery,
-    fileName: appFile.fileName,
-    sequence: appFile.sequence,
-    recordCount: appFile.recordCount ?? 0,
-    skipped: appFile.skipped ?? [],
-  };
+  return appFileReport(finished);
 }
 
 const compact = (date: string): string => date.replace(/-/g, '');

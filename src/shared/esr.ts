@@ -19,6 +19,12 @@ export const isDeanery = (code: unknown): code is Deanery => (DEANERIES as reado
 export const ESR_ACKNOWLEDGEMENT_MODES = ['observed', 'reply'] as const;
 export type EsrAcknowledgementMode = (typeof ESR_ACKNOWLEDGEMENT_MODES)[number];
 
+/**
+ * The mode a run or request goes by. The client and the schedule always name it (from ESR_ACKNOWLEDGEMENT);
+ * runs recorded before the modes existed name none, and they ran on the reply contract.
+ */
+export const esrAcknowledgementOf = (request: { acknowledgement?: EsrAcknowledgementMode | undefined }): EsrAcknowledgementMode => request.acknowledgement ?? 'reply';
+
 /** The ESR store (reference exporter's side). */
 export const ESR_COLLECTIONS = { generatedAppRecords: 'generatedAppRecords', counters: 'counters', appFiles: 'appFiles' } as const;
 /** The one shared file-sequence counter document in `counters`. */
@@ -56,6 +62,12 @@ export interface AppFileReply {
   skipped: SkippedAppRecord[];
 }
 
+/** What an `observed` run reads as a command's acknowledgement: its file, and the deanery's due records still left. */
+export interface ObservedAppFile {
+  file: AppFileReply;
+  remainingDue: number;
+}
+
 /** `DE_<DEANERY>_APP_<YYYYMMDD>_<8-digit sequence>.DAT` */
 export const appFileName = (deanery: string, runDate: string, sequence: number): string =>
   `DE_${deanery}_APP_${runDate.replace(/-/g, '')}_${String(sequence).padStart(8, '0')}.DAT`;
@@ -76,6 +88,8 @@ export interface EsrTimings {
   roundPauseMs: number;
   /** Passes (new commands) for one deanery while due records remain after a file, before it counts as failing. */
   maxPasses: number;
+  /** `observed` mode: how often the run reads the exporter's store for the command's file (ESR_OBSERVE_SECONDS). */
+  observeIntervalMs: number;
 }
 
 export const DEFAULT_ESR_TIMINGS: EsrTimings = {
@@ -85,6 +99,7 @@ export const DEFAULT_ESR_TIMINGS: EsrTimings = {
   attemptsPerRound: 3,
   roundPauseMs: 600_000,
   maxPasses: 3,
+  observeIntervalMs: 5_000,
 };
 
 /**
@@ -92,7 +107,7 @@ export const DEFAULT_ESR_TIMINGS: EsrTimings = {
  * deaneries and timings, made by the client API before it starts anything and by the request workflow
  * on a run started some other way.
  */
-export function esrRunRequestProblems(request: { runDate: unknown; deaneries: unknown; timings?: Partial<Record<keyof EsrTimings, unknown>> | undefined }): string[] {
+export function esrRunRequestProblems(request: { runDate: unknown; deaneries: unknown; acknowledgement?: unknown; timings?: Partial<Record<keyof EsrTimings, unknown>> | undefined }): string[] {
   const deaneries: unknown[] = Array.isArray(request.deaneries) ? request.deaneries : [];
   const unknown = deaneries.filter((d) => !isDeanery(d));
   return [
@@ -100,6 +115,9 @@ export function esrRunRequestProblems(request: { runDate: unknown; deaneries: un
       `runDate: ${typeof request.runDate !== 'string' ? 'expected string' : RUN_DATE_SHAPE.test(request.runDate) ? 'is not a real date' : 'must be a date YYYY-MM-DD'}; got ${JSON.stringify(request.runDate)}`,
     !Array.isArray(request.deaneries) ? `deaneries: must be a list of deanery codes; got ${JSON.stringify(request.deaneries)}` : deaneries.length === 0 && 'deaneries: name at least one deanery',
     unknown.length > 0 && `deaneries: unknown deanery ${unknown.map(String).join(', ')}; known: ${DEANERIES.join(', ')}`,
+    request.acknowledgement !== undefined &&
+      !(ESR_ACKNOWLEDGEMENT_MODES as readonly unknown[]).includes(request.acknowledgement) &&
+      `acknowledgement: must be one of ${ESR_ACKNOWLEDGEMENT_MODES.join(', ')}; got ${JSON.stringify(request.acknowledgement)}`,
     ...Object.entries(request.timings ?? {}).map(([name, value]) => (!Number.isInteger(value) || (value as number) < 1) && `timings.${name}: must be a whole number of at least 1; got ${String(value)}`),
   ].filter((p): p is string => typeof p === 'string');
 }
@@ -110,6 +128,8 @@ export interface EsrRunRequest {
   runDate: string;
   deaneries: Deanery[];
   timings: EsrTimings;
+  /** What acknowledges each command; absent: reply (esrAcknowledgementOf). */
+  acknowledgement?: EsrAcknowledgementMode;
   /** Workflow to signal with the outcome (a scheduled or requested run waiting for it). */
   notifyWorkflowId?: string;
 }
@@ -129,6 +149,8 @@ export interface EsrDeaneryStatus {
 export interface EsrRunStatus {
   requestId: string;
   runDate: string;
+  /** What the run takes as each command's acknowledgement. */
+  acknowledgement: EsrAcknowledgementMode;
   stage: EsrRunStage;
   deaneries: EsrDeaneryStatus[];
 }
@@ -146,6 +168,8 @@ export interface EsrRequestInput {
   runDate?: string;
   deaneries?: string[];
   timings?: Partial<EsrTimings>;
+  /** Absent: reply (esrAcknowledgementOf). */
+  acknowledgement?: EsrAcknowledgementMode;
 }
 
 /** The lane's state, carried across continue-as-new. */

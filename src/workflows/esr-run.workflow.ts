@@ -2,10 +2,12 @@
  * Daily ESR app files, in three workflows:
  *
  * - esrRunWorkflow: one day's files. The deaneries strictly one after another; per deanery: publish the
- *   command, wait for the exporter's acknowledgement (a signal) up to the resend wait,
- *   publish again with backoff; then check that no due TO_EXPORT record is left (else a new command, a
- *   new file). A deanery that keeps failing raises an alert naming it and the reason; the run moves on
- *   and comes back to it after a pause, and ends only when every deanery has its file.
+ *   command, wait for its acknowledgement up to the resend wait, publish again with backoff; then check
+ *   that no due TO_EXPORT record is left (else a new command, a new file). The acknowledgement is, on the
+ *   reply contract, the exporter's reply (a signal), followed by the check; `observed` (TIS's exporter
+ *   sends no reply), the command's file recorded in the exporter's store, read with the check in one
+ *   poll every observeIntervalMs. A deanery that keeps failing raises an alert naming it and the reason;
+ *   the run moves on and comes back to it after a pause, and ends only when every deanery has its file.
  *
  * - esrLaneWorkflow: THE ONE LANE. A single long-lived workflow with a fixed id (ESR_LANE_WORKFLOW_ID)
  *   takes run requests by signal, queues them in arrival order and runs each as a child esrRunWorkflow,
@@ -27,6 +29,7 @@ import {
   getExternalWorkflowHandle,
   ParentClosePolicy,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   startChild,
@@ -36,7 +39,7 @@ import {
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { EsrActivities } from '../activities/esr.activities';
 import { acknowledgementSignal, type Acknowledgement } from '../shared/amqp';
-import { appFileCommandId, DEANERIES, DEFAULT_ESR_TIMINGS, esrRunRequestProblems, ESR_LANE_WORKFLOW_ID, esrLaneStatusQuery, esrRunFinishedSignal, esrRunRequestSignal, esrRunStatusQuery, esrRunWorkflowId, type AppFileReply, type Deanery, type EsrDeaneryStage, type EsrDeaneryStatus, type EsrLaneState, type EsrRequestInput, type EsrRunOutcome, type EsrRunRequest, type EsrRunStatus, type EsrTimings } from '../shared/esr';
+import { appFileCommandId, DEANERIES, DEFAULT_ESR_TIMINGS, esrAcknowledgementOf, esrRunRequestProblems, ESR_LANE_WORKFLOW_ID, esrLaneStatusQuery, esrRunFinishedSignal, esrRunRequestSignal, esrRunStatusQuery, esrRunWorkflowId, type AppFileCommand, type AppFileReply, type Deanery, type EsrAcknowledgementMode, type EsrDeaneryStage, type EsrDeaneryStatus, type EsrLaneState, type EsrRequestInput, type EsrRunOutcome, type EsrRunRequest, type EsrRunStatus, type EsrTimings, type ObservedAppFile } from '../shared/esr';
 import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 import { EsrRunFailedError, InvalidInputError } from '../shared/errors';
 import { waitForSignal } from './wait';
@@ -46,6 +49,12 @@ const { publishAppFileCommand, remainingDueRecords, raiseEsrDeaneryAlert } = pro
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '20 seconds', maximumAttempts: 5 },
 });
 
+/**
+ * `observed` mode's poll of the exporter's store: a read by commandId and a count, milliseconds, so a local
+ * activity (no server round trip per poll, one marker in the history). Not retried: the next poll is the retry.
+ */
+const { observeAppFile } = proxyLocalActivities<EsrActivities>({ startToCloseTimeout: '10 seconds', retry: { maximumAttempts: 1 } });
+
 /** First wait before publishing again a command the broker did not take; doubles up to the resend wait. */
 const ESR_PUBLISH_RETRY_INITIAL_MS = 1000;
 
@@ -53,8 +62,8 @@ const ESR_PUBLISH_RETRY_INITIAL_MS = 1000;
  * The client API checks a request before it starts anything; this is the same check (one in src/shared),
  * for a run started some other way. Returns the deaneries in TIS's order, each once.
  */
-function checkRequest(runDate: string, deaneries: readonly string[], timings: EsrTimings): Deanery[] {
-  const problems = esrRunRequestProblems({ runDate, deaneries, timings });
+function checkRequest(runDate: string, deaneries: readonly string[], timings: EsrTimings, acknowledgement: EsrAcknowledgementMode | undefined): Deanery[] {
+  const problems = esrRunRequestProblems({ runDate, deaneries, timings, acknowledgement });
   if (problems.length > 0) throw InvalidInputError.failure(`invalid ESR run request: ${problems.join('; ')}`);
   return DEANERIES.filter((d) => deaneries.includes(d));
 }
@@ -66,17 +75,20 @@ const message = (err: unknown): string => (err instanceof Error ? (err.cause ins
 
 export async function esrRunWorkflow(request: EsrRunRequest): Promise<EsrRunStatus> {
   const timings = { ...DEFAULT_ESR_TIMINGS, ...request.timings };
-  const deaneries = checkRequest(request.runDate, request.deaneries, timings);
+  const deaneries = checkRequest(request.runDate, request.deaneries, timings, request.acknowledgement);
+  const acknowledgement = esrAcknowledgementOf(request);
   const { runDate } = request;
   const self = workflowInfo().workflowId;
 
   const status: EsrRunStatus = {
     requestId: request.requestId,
     runDate,
+    acknowledgement,
     stage: 'running',
     deaneries: deaneries.map((deanery) => ({ deanery, stage: 'pending', pass: 1, attempts: 0, lastFailure: null, alerts: 0, files: [] })),
   };
   const acks = new Map<string, Acknowledgement>();
+  const observed = new Map<string, ObservedAppFile>();
   let awaiting = '';
   setHandler(acknowledgementSignal, (ack) => {
     // A rejection may carry no commandId: it answers the command being waited for. Late and duplicate acks are harmless.
@@ -97,37 +109,75 @@ export async function esrRunWorkflow(request: EsrRunRequest): Promise<EsrRunStat
     { key: SEARCH_ATTRIBUTES.stage, value: 'running' },
   ]);
 
+  const arrived = (commandId: string): boolean => (acknowledgement === 'reply' ? acks.has(commandId) : observed.has(commandId));
+  /** Why the last read of the exporter's store in the current wait failed, if it did. */
+  let readFailure: string | undefined;
+
   /**
-   * Publishes the command until acknowledged, at most attemptsPerRound times; the acknowledgement, or undefined.
+   * `observed` mode's wait: reads the exporter's store every observeIntervalMs, up to `ms`; true once the
+   * command's file is there. A read that fails is shown as the deanery's last failure, and the next read
+   * tries again.
+   */
+  const observe = async (d: EsrDeaneryStatus, command: AppFileCommand, ms: number): Promise<boolean> => {
+    readFailure = undefined;
+    for (let waited = 0; waited < ms; ) {
+      const pause = Math.min(timings.observeIntervalMs, ms - waited);
+      await sleep(pause);
+      waited += pause;
+      try {
+        const seen = await observeAppFile(command);
+        if (seen) {
+          observed.set(command.commandId, seen);
+          return true;
+        }
+      } catch (err) {
+        readFailure = `reading the exporter's store failed: ${message(err)}`;
+        d.lastFailure = readFailure;
+      }
+    }
+    return false;
+  };
+
+  /** Waits up to `ms` for the command's acknowledgement; true once it is in. */
+  const awaitAcknowledgement = (d: EsrDeaneryStatus, command: AppFileCommand, ms: number): Promise<boolean> =>
+    acknowledgement === 'reply' ? waitForSignal(() => arrived(command.commandId), ms) : observe(d, command, ms);
+
+  const unacknowledged = (commandId: string, ms: number, attempt: number): string =>
+    acknowledgement === 'reply'
+      ? `no acknowledgement from the exporter within ${ms} ms (attempt ${attempt})`
+      : `no acknowledgement: no file recorded in the exporter's store for ${commandId} within ${ms} ms (attempt ${attempt})${readFailure ? `; ${readFailure}` : ''}`;
+
+  /**
+   * Publishes the command until acknowledged, at most attemptsPerRound times; true once acknowledged.
    * A publish the broker did not take (down, or blocking publishers) is not one of those attempts: nothing
    * reached the exporter, so nothing can come back. It is tried again soon (1 s doubling, at most the resend
    * wait), so that the run goes on within seconds of the broker's return, not a resend wait later, and a broker
    * outage does not use up the round and send the deanery to the 10-minute round pause.
    */
-  const acknowledged = async (d: EsrDeaneryStatus, commandId: string): Promise<Acknowledgement | undefined> => {
+  const acknowledged = async (d: EsrDeaneryStatus, commandId: string): Promise<boolean> => {
     awaiting = commandId;
-    const arrived = (): boolean => acks.has(commandId);
+    const command: AppFileCommand = { commandId, deanery: d.deanery, runDate };
     let wait = timings.resendInitialMs;
     let publishRetryMs = ESR_PUBLISH_RETRY_INITIAL_MS;
-    for (let attempt = 1; attempt <= timings.attemptsPerRound && !arrived(); ) {
+    for (let attempt = 1; attempt <= timings.attemptsPerRound && !arrived(commandId); ) {
       show(d, 'publishing');
       d.attempts++;
       try {
-        await publishAppFileCommand({ command: { commandId, deanery: d.deanery, runDate }, correlationId: self, expiresAfterMs: wait });
+        await publishAppFileCommand({ command, correlationId: self, expiresAfterMs: wait, acknowledgement });
       } catch (err) {
         d.lastFailure = `publishing the command failed: ${message(err)}`;
-        await waitForSignal(arrived, publishRetryMs);
+        await waitForSignal(() => arrived(commandId), publishRetryMs);
         publishRetryMs = Math.min(publishRetryMs * 2, wait);
         continue;
       }
       publishRetryMs = ESR_PUBLISH_RETRY_INITIAL_MS;
       show(d, 'awaiting-acknowledgement');
-      if (await waitForSignal(arrived, wait)) break;
-      d.lastFailure = `no acknowledgement from the exporter within ${wait} ms (attempt ${attempt})`;
+      if (await awaitAcknowledgement(d, command, wait)) break;
+      d.lastFailure = unacknowledged(commandId, wait, attempt);
       attempt++;
       wait = Math.min(wait * 2, timings.resendMaxMs);
     }
-    return acks.get(commandId);
+    return arrived(commandId);
   };
 
   const failing = async (d: EsrDeaneryStatus, reason: string): Promise<false> => {
@@ -138,28 +188,48 @@ export async function esrRunWorkflow(request: EsrRunRequest): Promise<EsrRunStat
     return false;
   };
 
+  const recordFile = (d: EsrDeaneryStatus, file: AppFileReply): void => {
+    if (!d.files.some((f) => f.commandId === file.commandId)) d.files.push(file);
+  };
+
+  /**
+   * Records the command's file and returns it with the deanery's due records still left, or says why there
+   * is none: observed, the file and the count were read together; on the reply contract, the file is the
+   * reply and the records are checked after it.
+   */
+  const outcomeOf = async (d: EsrDeaneryStatus, commandId: string): Promise<{ file: AppFileReply; left: number } | { problem: string }> => {
+    const seen = observed.get(commandId);
+    if (seen) {
+      recordFile(d, seen.file);
+      return { file: seen.file, left: seen.remainingDue };
+    }
+    const ack = acks.get(commandId);
+    if (!ack) return { problem: d.lastFailure ?? 'no acknowledgement' };
+    if (ack.status === 'rejected') {
+      acks.delete(commandId); // a rejection is not a file: ask again next round
+      return { problem: `the exporter rejected command ${commandId}: ${ack.reason}` };
+    }
+    const file = ack.result as unknown as AppFileReply;
+    recordFile(d, file);
+    show(d, 'checking');
+    try {
+      return { file, left: await remainingDueRecords({ deanery: d.deanery, runDate, excludeIds: (file.skipped ?? []).map((s) => s.recordId) }) };
+    } catch (err) {
+      // The ESR store unreachable for longer than the activity's retries (a database outage): a failing
+      // deanery like any other, alerted, and come back to after the pause (the same command, so the same
+      // file). Uncaught, this failed the whole run: the day's later deaneries got no file and no alert.
+      return { problem: `checking the records still due failed: ${message(err)}` };
+    }
+  };
+
   /** One round for one deanery: true once it has its file(s) and nothing due is left. */
   const runDeanery = async (d: EsrDeaneryStatus): Promise<boolean> => {
     for (let passes = 0; passes < timings.maxPasses; passes++) {
       const commandId = appFileCommandId(runDate, d.deanery, d.pass);
-      const ack = await acknowledged(d, commandId);
-      if (!ack) return failing(d, d.lastFailure ?? 'no acknowledgement');
-      if (ack.status === 'rejected') {
-        acks.delete(commandId); // a rejection is not a file: ask again next round
-        return failing(d, `the exporter rejected command ${commandId}: ${ack.reason}`);
-      }
-      const file = ack.result as unknown as AppFileReply;
-      if (!d.files.some((f) => f.commandId === file.commandId)) d.files.push(file);
-      show(d, 'checking');
-      let left: number;
-      try {
-        left = await remainingDueRecords({ deanery: d.deanery, runDate, excludeIds: (file.skipped ?? []).map((s) => s.recordId) });
-      } catch (err) {
-        // The ESR store unreachable for longer than the activity's retries (a database outage): a failing
-        // deanery like any other, alerted, and come back to after the pause (the same command, so the same
-        // file). Uncaught, this failed the whole run: the day's later deaneries got no file and no alert.
-        return failing(d, `checking the records still due failed: ${message(err)}`);
-      }
+      if (!(await acknowledged(d, commandId))) return failing(d, d.lastFailure ?? 'no acknowledgement');
+      const outcome = await outcomeOf(d, commandId);
+      if ('problem' in outcome) return failing(d, outcome.problem);
+      const { file, left } = outcome;
       if (left === 0) {
         show(d, 'done');
         d.lastFailure = null;
@@ -253,7 +323,7 @@ export async function esrRequestWorkflow(input: EsrRequestInput = {}): Promise<E
   const info = workflowInfo();
   const runDate = input.runDate ?? scheduledRunDate();
   const timings = { ...DEFAULT_ESR_TIMINGS, ...input.timings };
-  const deaneries = checkRequest(runDate, input.deaneries ?? [...DEANERIES], timings);
+  const deaneries = checkRequest(runDate, input.deaneries ?? [...DEANERIES], timings, input.acknowledgement);
   const requestId = input.requestId ?? info.workflowId.replace(/^esr-/, '');
   if (!/^[\w.:-]{1,120}$/.test(requestId)) throw InvalidInputError.failure(`requestId must be 1-120 letters, digits, _ . : or -; got "${requestId}"`);
   upsertSearchAttributes([
@@ -261,7 +331,7 @@ export async function esrRequestWorkflow(input: EsrRequestInput = {}): Promise<E
     { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
   ]);
 
-  const request: EsrRunRequest = { requestId, runDate, deaneries, timings, notifyWorkflowId: info.workflowId };
+  const request: EsrRunRequest = { requestId, runDate, deaneries, timings, ...(input.acknowledgement && { acknowledgement: input.acknowledgement }), notifyWorkflowId: info.workflowId };
   let outcome: EsrRunOutcome | undefined;
   setHandler(esrRunFinishedSignal, (o) => {
     if (o.requestId === requestId) outcome = o;

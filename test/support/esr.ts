@@ -110,6 +110,16 @@ export async function seedRecords(store: EsrStore, deanery: string, runDate: str
   return { due: due.map((r) => r._id), notDue: notDue.map((r) => r._id) };
 }
 
+/**
+ * Whether any two generations of these run dates' files overlapped in time (one started before the one
+ * started before it finished): what the one-lane rule forbids.
+ */
+export async function generationsOverlap(store: EsrStore, ...runDates: string[]): Promise<boolean> {
+  const files = (await Promise.all(runDates.map((d) => store.appFilesOf(d)))).flat();
+  const spans = files.map((f) => [f.startedAt.getTime(), (f.finishedAt ?? f.startedAt).getTime()] as const).sort((a, b) => a[0] - b[0]);
+  return spans.some((span, i) => i > 0 && span[0] < (spans[i - 1]?.[1] ?? 0));
+}
+
 /** A message's properties as a test sets them; `raw` sends the body's text as it is instead of as JSON. */
 export interface RawProperties {
   queue?: string;
