@@ -40,7 +40,19 @@ describe('the config loader', () => {
 
   it('gives the timings their documented defaults, in milliseconds', () => {
     const config = loadConfig({});
-    expect(config.coj).toEqual({ slaMs: 900_000, resendInitialMs: 60_000, resendMaxMs: 600_000, replyWaitMs: 5_000, reconcileEveryMs: 120_000, reconcileAfterMs: 120_000 });
+    expect(config.coj).toEqual({
+      acknowledgement: 'synced',
+      syncWatchIntervalMs: 5_000,
+      syncStalledAfterMs: 180_000,
+      slaMs: 900_000,
+      resendInitialMs: 60_000,
+      resendMaxMs: 600_000,
+      replyWaitMs: 5_000,
+      reconcileEveryMs: 120_000,
+      reconcileAfterMs: 120_000,
+    });
+    expect(config.esr).toMatchObject({ acknowledgement: 'observed', observeIntervalMs: 5_000 });
+    expect(config.mongo.tssProfilesCollection).toBe('TraineeProfile');
     expect(config.monitor).toEqual({ intervalMs: 30_000, idleAfterMs: 120_000, ackBacklog: 100 });
     expect({ confirm: config.amqp.confirmTimeoutMs, metrics: config.metricsPort, log: config.logLevel }).toEqual({ confirm: 10_000, metrics: 9464, log: 'info' });
     expect(loadConfig({ COJ_RECONCILE_EVERY_MINUTES: '10', MONITOR_INTERVAL_SECONDS: '1' })).toMatchObject({ coj: { reconcileEveryMs: 600_000 }, monitor: { intervalMs: 1000 } });
