@@ -20,7 +20,7 @@ import { startEsrExporter } from '../src/receivers/esr-exporter';
 import { startReceivers } from '../src/receivers/run';
 import { QUEUES } from '../src/shared/amqp';
 import { cojWorkflowId } from '../src/shared/coj';
-import { esrRunWorkflowId, type Deanery, type EsrTimings } from '../src/shared/esr';
+import { DEFAULT_ESR_TIMINGS, esrRunWorkflowId, type Deanery, type EsrTimings } from '../src/shared/esr';
 import { esrRunWorkflow } from '../src/workflows';
 import { testClient, testLogger, withWorker } from './support/system';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook';
@@ -37,7 +37,7 @@ import { registry } from '../src/adapters/metrics';
  */
 const TASK_QUEUE = `tis-workflows-detection-test-${process.pid}`;
 const MONITOR = { intervalMs: 300, idleAfterMs: 1000, ackBacklog: 100 };
-const ESR_TIMINGS: EsrTimings = { resendInitialMs: 1000, resendMaxMs: 2000, attemptsPerRound: 2, roundPauseMs: 60_000, maxPasses: 1, observeIntervalMs: 200 };
+const ESR_TIMINGS: EsrTimings = { ...DEFAULT_ESR_TIMINGS, resendInitialMs: 1000, resendMaxMs: 2000, attemptsPerRound: 2, roundPauseMs: 60_000, maxPasses: 1, observeIntervalMs: 200 };
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('detection time: from the trouble beginning to its alert at the webhook', () => {

@@ -137,6 +137,40 @@ describe('the ESR run in observed mode', () => {
     expect(exporter?.stats).toMatchObject({ generated: 2, replies: 0 });
   });
 
+  it('continues as new between rounds when its history grows, and the lane still gets the final status', async () => {
+    const runDate = uniqueRunDate();
+    await seedRecords(esr.store, 'WES', runDate, { due: 1 });
+    let exporter: EsrExporter | undefined;
+    const status = await withWorkers(async () => {
+      // One publish per round and a short pause: every round fails while the exporter is down; the history
+      // passes 30 events in the first round, so each round boundary continues as new.
+      const { requestId, handle } = await startEsrRequest(client, {
+        ...esrSettings(config),
+        taskQueue: TASK_QUEUE,
+        runDate,
+        deaneries: ['WES'],
+        timings: { ...esrSettings(config).timings, ...TIMINGS, attemptsPerRound: 1, roundPauseMs: 200, historyEventsBeforeContinue: 30 },
+      });
+      const workflowId = esrRunWorkflowId({ runDate, requestId });
+      await eventually('two continuations', async () => {
+        let runs = 0;
+        for await (const _ of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs++;
+        return runs >= 3 ? runs : undefined;
+      }, 60_000);
+      // Where it had got to came along: the alerts of the earlier rounds are still counted.
+      expect((await runStatus(runDate, requestId))?.deaneries[0]?.alerts).toBeGreaterThanOrEqual(2);
+      exporter = startExporter();
+      try {
+        return await handle.result();
+      } finally {
+        await exporter.stop();
+      }
+    });
+    expect(status.deaneries).toEqual([expect.objectContaining({ deanery: 'WES', stage: 'done', pass: 1, files: [expect.objectContaining({ commandId: `esr-${runDate}-WES-1` })] })]);
+    expect(status.deaneries[0]?.alerts).toBeGreaterThanOrEqual(2);
+    expect(await esr.store.appFilesOf(runDate)).toHaveLength(1);
+  });
+
   it('never has two generations in flight: two runs at once on a cluster of two workers, against an exporter that would take every command at once', async () => {
     const [day1, day2] = [uniqueRunDate(), uniqueRunDate()];
     for (const d of DEANERIES) {

@@ -5,7 +5,7 @@ import { startEsrExporter, type EsrExporter, type EsrExporterOptions } from '../
 import { startAcknowledgementListener } from '../src/worker/acknowledgement-listener';
 import { quietRuntime, startWorker } from '../src/worker/worker';
 import type { Consumer } from '../src/adapters/amqp-consumer';
-import { DEANERIES, ESR_SCHEDULE_ID, ESR_SCHEDULED_WORKFLOW_ID, esrRequestWorkflowId, esrRunStatusQuery, esrRunWorkflowId, type EsrRunStatus, type EsrTimings } from '../src/shared/esr';
+import { DEANERIES, DEFAULT_ESR_TIMINGS, ESR_SCHEDULE_ID, ESR_SCHEDULED_WORKFLOW_ID, esrRequestWorkflowId, esrRunStatusQuery, esrRunWorkflowId, type EsrRunStatus, type EsrTimings } from '../src/shared/esr';
 import { esrRequestWorkflow } from '../src/workflows';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -20,7 +20,7 @@ import { eventually } from '../src/shared/poll';
 
 /** ESR workflows and activities on a task queue of this file's own, so that no other test file's worker (another store, another vhost) takes them. */
 const TASK_QUEUE = `tis-workflows-esr-run-test-${process.pid}`;
-const TIMINGS: EsrTimings = { resendInitialMs: 1000, resendMaxMs: 2000, attemptsPerRound: 2, roundPauseMs: 1000, maxPasses: 3, observeIntervalMs: 200 };
+const TIMINGS: EsrTimings = { ...DEFAULT_ESR_TIMINGS, resendInitialMs: 1000, resendMaxMs: 2000, attemptsPerRound: 2, roundPauseMs: 1000, maxPasses: 3, observeIntervalMs: 200 };
 
 /** The alerts this file's tests raise name a deanery and a reason. */
 type EsrAlert = WebhookReceiver['alerts'][number] & { tisw: { details: { deanery: string; reason: string } } };

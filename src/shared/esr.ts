@@ -90,6 +90,12 @@ export interface EsrTimings {
   maxPasses: number;
   /** `observed` mode: how often the run reads the exporter's store for the command's file (ESR_OBSERVE_SECONDS). */
   observeIntervalMs: number;
+  /**
+   * History events after which a run with deaneries still failing continues as new at its next round,
+   * carrying its status: in observed mode each read of the store costs events, and an exporter down for a
+   * day would otherwise take the run towards Temporal's 51,200-event limit.
+   */
+  historyEventsBeforeContinue: number;
 }
 
 export const DEFAULT_ESR_TIMINGS: EsrTimings = {
@@ -100,6 +106,7 @@ export const DEFAULT_ESR_TIMINGS: EsrTimings = {
   roundPauseMs: 600_000,
   maxPasses: 3,
   observeIntervalMs: 5_000,
+  historyEventsBeforeContinue: 10_000,
 };
 
 /**
@@ -132,6 +139,8 @@ export interface EsrRunRequest {
   acknowledgement?: EsrAcknowledgementMode;
   /** Workflow to signal with the outcome (a scheduled or requested run waiting for it). */
   notifyWorkflowId?: string;
+  /** Set by the run itself when it continues as new: where it had got to. */
+  resume?: EsrRunStatus;
 }
 
 export interface EsrDeaneryStatus {

@@ -80,7 +80,7 @@ export async function esrRunWorkflow(request: EsrRunRequest): Promise<EsrRunStat
   const { runDate } = request;
   const self = workflowInfo().workflowId;
 
-  const status: EsrRunStatus = {
+  const status: EsrRunStatus = request.resume ?? {
     requestId: request.requestId,
     runDate,
     acknowledgement,
@@ -248,6 +248,10 @@ export async function esrRunWorkflow(request: EsrRunRequest): Promise<EsrRunStat
       status.stage = 'retrying-failed-deaneries';
       upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: status.stage }]);
       await sleep(timings.roundPauseMs);
+      // Between rounds nothing is awaited: the next run takes over where this one is, under the same id.
+      if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > timings.historyEventsBeforeContinue) {
+        await continueAsNew<typeof esrRunWorkflow>({ ...request, resume: status });
+      }
     }
   }
   status.stage = 'done';
