@@ -4,7 +4,7 @@
  * readable error path, where hand-written checks drift from the types. Not imported by workflow code.
  */
 import { z } from 'zod';
-import { COJ_VERSIONS, PROGRAMME_MEMBERSHIP_TIS_ID, TRAINEE_TIS_ID } from './coj';
+import { COJ_VERSIONS, PROGRAMME_MEMBERSHIP_TIS_ID, TRAINEE_TIS_ID, type CojReceivedEvent } from './coj';
 import { ISO_INSTANT, isRealDay, isRealInstant, RUN_DATE_SHAPE } from './dates';
 
 /** A TIS programme membership id: a UUID, or (older ones) a comma-joined list of numeric ids. */
@@ -27,6 +27,14 @@ export const cojSignedEvent = z.object({
   programmeMembershipTisId,
   conditionsOfJoining: z.object({ signedAt: isoInstant, version: cojVersion, syncedAt: z.null() }),
 });
+
+/** TIS's COJ_RECEIVED (shared/coj.ts, CojReceivedEvent): a CoJ synced back onto TSS's profile, the first time. */
+export const cojReceivedEvent = z.object({
+  event: z.literal('COJ_RECEIVED'),
+  traineeTisId,
+  programmeMembershipTisId,
+  conditionsOfJoining: z.object({ signedAt: isoInstant, version: cojVersion, syncedAt: isoInstant }),
+}) satisfies z.ZodType<CojReceivedEvent>;
 
 /** A receiver's refusal: `{ status: "rejected", reason }`, whatever the job. */
 const rejection = z.looseObject({ status: z.literal('rejected'), reason: z.string().min(1) });
