@@ -4,6 +4,9 @@
  * version): at most one per programme membership. Keeping the CoJ in the programme membership's document
  * makes the receiver's common case one database operation (the programme membership's existence and the
  * write are one conditional update), a resend a no-op, and no transaction needed.
+ *
+ * The reference TIS sync keeps its own records here too (tis-trainee-sync's): what it copied to TSS for each
+ * programme membership, with the first syncedAt, and its position.
  */
 import type { Collection, Db } from 'mongodb';
 import { TIS_COLLECTIONS, type CojVersion } from '../shared/coj';
