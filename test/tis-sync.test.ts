@@ -96,7 +96,10 @@ describe('the reference TIS sync', () => {
       expect(stored).toBeDefined();
       // Synced no sooner than the lag after TIS stored it.
       expect(Date.parse(synced.syncedAt ?? '')).toBeGreaterThanOrEqual((stored?.receivedAt.getTime() ?? Infinity) + LAG_SECONDS * 1000);
-      await eventually('COJ_RECEIVED published', async () => ((await tis.syncedCojsOf([s.programmeMembershipTisId])).get(s.programmeMembershipTisId)?.cojReceivedDue === undefined ? true : undefined));
+      await eventually('COJ_RECEIVED published', async () => {
+        const record = (await tis.syncedCojsOf([s.programmeMembershipTisId])).get(s.programmeMembershipTisId);
+        return record && record.cojReceivedDue === undefined ? true : undefined;
+      });
       const announced = await takeCojReceived();
       expect(announced).toEqual([{ messageId: `coj-received-${s.programmeMembershipTisId}`, persistent: true, contentType: 'application/json', body: expect.anything() as unknown }]);
       expect(cojReceivedEvent.parse(announced[0]?.body)).toEqual({
