@@ -101,7 +101,7 @@ export async function runCojBench(base: Config, options: CojBenchOptions): Promi
     const client = await connectClient(config.temporal);
     const tss = await openMongo(config.mongo.tss, 'tisw-bench');
     try {
-      const store = new TssStore(tss.db);
+      const store = new TssStore(tss.db, config.mongo.tssProfilesCollection);
       const tis = new TisStore(tss.db); // one database for all stores here
       const warmUp = signatures(20);
       await seed(store, tis, warmUp);

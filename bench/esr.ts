@@ -54,7 +54,7 @@ export async function runEsrBench(base: Config, options: EsrBenchOptions): Promi
   const cleanups: Array<() => Promise<unknown>> = [() => system.stop()];
   try {
     const log = createLogger({ ...config, logLevel: 'warn' }, 'tisw-bench-esr');
-    const store = await EsrStore.open(config.mongo.esr, 'tisw-bench');
+    const store = await EsrStore.open(config.mongo.esr, 'tisw-bench', { createIndexes: true }); // it runs the exporter in this process
     cleanups.push(async () => {
       await store.db.dropDatabase();
       await store.close();

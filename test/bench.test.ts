@@ -1,5 +1,6 @@
 import { tisw } from './support/processes';
 import type { CojBenchFigures } from '../bench/coj';
+import type { ReconcileBenchFigures } from '../bench/reconcile';
 
 /**
  * The CoJ benchmark runs end to end on a small burst: it builds its throwaway system, delivers every CoJ,
@@ -27,4 +28,15 @@ describe('tisw bench coj', () => {
     expect(figures.cojReplies.inWorker + figures.cojReplies.bySignal).toBeGreaterThanOrEqual(60);
     expect(figures.cojReplies.inWorker).toBeGreaterThan(0);
   }, 300_000);
+});
+
+describe('tisw bench reconcile', () => {
+  it("times findUnsynced over a seeded TSS store of its own and finds exactly the unsynced CoJs", async () => {
+    const { code, stdout, stderr } = await tisw(['bench', 'reconcile', '--profiles', '500', '--unsynced', '7', '--rounds', '2', '--json']);
+    expect({ code, stderr: code === 0 ? '' : stderr.slice(-2000) }).toEqual({ code: 0, stderr: '' });
+    const figures = JSON.parse(stdout) as ReconcileBenchFigures;
+    expect(figures).toMatchObject({ profiles: 500, unsynced: 7, found: 7 });
+    expect(figures.roundsMs).toHaveLength(2);
+    expect(figures.medianRoundMs).toBeGreaterThan(0);
+  }, 120_000);
 });

@@ -90,7 +90,7 @@ describe('the demo `tisw up` seeds on an empty data directory', () => {
     expect(cojs.filter((c) => !c.knownToTis).map((c) => c.stage)).toEqual(['rejected']);
     const tss = await openMongo(config.mongo.tss, 'test');
     try {
-      const store = new TssStore(tss.db);
+      const store = new TssStore(tss.db, config.mongo.tssProfilesCollection);
       const synced = await Promise.all(cojs.map(async (c) => (await store.findCoj(c.pm))?.syncedAt !== null));
       expect(synced).toEqual(cojs.map((c) => c.knownToTis));
     } finally {
@@ -131,7 +131,7 @@ describe('the demo `tisw up` seeds on an empty data directory', () => {
     expect(await esr.store.records.countDocuments({})).toBe(records);
     const tss = await openMongo(refusedConfig.mongo.tss, 'test');
     try {
-      expect(await tss.db.collection('traineeProfiles').countDocuments({})).toBe(0);
+      expect(await tss.db.collection(refusedConfig.mongo.tssProfilesCollection).countDocuments({})).toBe(0);
       await tss.db.dropDatabase().catch(() => undefined);
     } finally {
       await tss.close();

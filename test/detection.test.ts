@@ -62,8 +62,8 @@ describe('detection time: from the trouble beginning to its alert at the webhook
     client = await testClient(config);
     tssDb = await openMongo(config.mongo.tss, 'test');
     tisDb = await openMongo(config.mongo.tis, 'test');
-    tss = new TssStore(tssDb.db);
-    await tss.ensureIndexes();
+    tss = new TssStore(tssDb.db, config.mongo.tssProfilesCollection);
+    await tss.createTssIndexes();
     tis = new TisStore(tisDb.db);
   });
   afterAll(async () => {

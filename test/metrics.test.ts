@@ -36,7 +36,7 @@ describe('the worker metrics endpoint', () => {
     try {
       await receivers.ready;
       await waitFor('the metrics endpoint', async () => (await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined))?.ok === true, 60_000, worker.exited);
-      const s = await signed(new TssStore(db.db), new TisStore(db.db), newSignature());
+      const s = await signed(new TssStore(db.db, config.mongo.tssProfilesCollection), new TisStore(db.db), newSignature());
       await submitCoj(client, cojSettings(config), s);
       await within(30_000, 'the CoJ to be acknowledged', client.workflow.getHandle(cojWorkflowId(s.programmeMembershipTisId)).result()).catch(async (err: Error) => {
         const status = await cojStatus(client, s.programmeMembershipTisId).catch((e: Error) => e.message);

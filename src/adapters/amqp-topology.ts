@@ -26,6 +26,14 @@ export const TOPOLOGY: readonly QueueSpec[] = [
   ]),
 ];
 
+/**
+ * COJ_RECEIVED_QUEUE, where TIS's COJ_RECEIVED events are forwarded (the reference TIS sync publishes there,
+ * the sync watcher consumes): a plain durable queue, like TIS's own, since it may already exist.
+ */
+export function cojReceivedQueue(name: string): QueueSpec {
+  return { name, options: { durable: true } };
+}
+
 /** How long a reply waits in a worker's own queue before it moves to the shared acknowledgement queue. */
 export const WORKER_REPLY_TTL_MS = 10_000;
 /** A worker's reply queue that nobody consumed for this long is removed by the broker (the worker is gone). */

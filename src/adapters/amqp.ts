@@ -10,7 +10,7 @@
 import amqp, { type ChannelModel, type ConfirmChannel, type Message } from 'amqplib';
 import { PublishNackedError, PublishReturnedError, PublishTimeoutError } from '../shared/errors';
 import type { Logger } from '../config/logger';
-import { declareTopology } from './amqp-topology';
+import { declareTopology, type QueueSpec } from './amqp-topology';
 
 export interface MessageProperties {
   /** Stable id of the message: the same across resends, so receivers can de-duplicate. */
@@ -33,6 +33,8 @@ export interface AmqpOptions {
   log: Logger;
   /** How long connecting may take before it counts as failed. @default 5000 */
   connectTimeoutMs?: number;
+  /** Queues to declare besides the TOPOLOGY, e.g. one named by configuration (cojReceivedQueue). */
+  queues?: readonly QueueSpec[];
 }
 
 /** Header carrying a per-attempt id, so that a basic.return can be matched to the publish it answers. */
@@ -147,6 +149,7 @@ export class AmqpPublisher {
       returned.set(attempt, `${message.fields.exchange || '(default exchange)'} ${message.fields.routingKey}: no route`);
     });
     await declareTopology(channel);
+    for (const queue of this.options.queues ?? []) await channel.assertQueue(queue.name, queue.options);
     return { connection, channel, returned };
   }
 }

@@ -17,7 +17,7 @@ import { MongoServerError } from 'mongodb';
 import type { MongoTarget } from '../config/config';
 import { APP_FILE_SEQUENCE_COUNTER, appFileName, DUE_BEFORE_DAYS, DUE_FROM_DAYS, ESR_COLLECTIONS, type AppFileReply, type AppRecordStatus, type Deanery, type SkippedAppRecord } from '../shared/esr';
 import { TiswError } from '../shared/errors';
-import { openMongo, type MongoStore } from './mongo';
+import { createIndexes, openMongo, type IndexSpec, type MongoStore } from './mongo';
 
 /** One placement of a future trainee, waiting to be sent to ESR (TIS's AppGenerator creates these). */
 export interface GeneratedAppRecord {
@@ -87,6 +87,20 @@ function dueFilter(deanery: string, runDate: string): Filter<GeneratedAppRecord>
   return { deanery, status: 'TO_EXPORT', placementStartDate: { $gte: from, $lt: before } };
 }
 
+/** The indexes of the exporter's store, by collection, with what each serves (`tisw health` reports those missing). */
+export const ESR_INDEXES: Readonly<Record<string, readonly IndexSpec[]>> = {
+  [ESR_COLLECTIONS.appFiles]: [
+    // appFiles are keyed by commandId (_id); a sequence number can be taken once only.
+    { key: { sequence: 1 }, unique: true, name: 'sequence_unique', why: 'a file sequence number can be taken once only: without it two generations at once could take the same number' },
+    { key: { runDate: 1, deanery: 1 }, name: 'runDate_deanery', why: "a day's files are found by run date and deanery" },
+  ],
+  [ESR_COLLECTIONS.generatedAppRecords]: [
+    // The due-records query: deanery and status by equality, then the start-date range.
+    { key: { deanery: 1, status: 1, placementStartDate: 1 }, name: 'due_records', why: "the ESR run's check that no due record is left (and the exporter) reads records by deanery, status and start date" },
+    { key: { fileName: 1 }, name: 'fileName', why: "the exporter finds the records of an interrupted file by its name" },
+  ],
+};
+
 export class EsrStore {
   readonly records: Collection<GeneratedAppRecord>;
   readonly counters: Collection<CounterDocument>;
@@ -101,12 +115,15 @@ export class EsrStore {
     this.appFiles = db.collection<AppFileDocument>(ESR_COLLECTIONS.appFiles);
   }
 
-  /** Opens the store and makes sure its indexes exist. */
-  static async open(target: MongoTarget, appName: string): Promise<EsrStore> {
+  /**
+   * Opens the store. `createIndexes`: for the exporter, which owns the store, only (and its stand-ins in the
+   * benchmarks and tests): tis-workflows creates no index in the exporter's database. @default false
+   */
+  static async open(target: MongoTarget, appName: string, { createIndexes = false }: { createIndexes?: boolean } = {}): Promise<EsrStore> {
     const mongo: MongoStore = await openMongo(target, appName);
     const store = new EsrStore(mongo.db, () => mongo.close());
     try {
-      await store.ensureIndexes();
+      if (createIndexes) await store.ensureIndexes();
     } catch (err) {
       await mongo.close();
       throw err;
@@ -118,13 +135,9 @@ export class EsrStore {
     return this.onClose();
   }
 
+  /** The exporter's own indexes (ESR_INDEXES). */
   async ensureIndexes(): Promise<void> {
-    // appFiles are keyed by commandId (_id); a sequence number can be taken once only.
-    await this.appFiles.createIndex({ sequence: 1 }, { unique: true, name: 'sequence_unique' });
-    await this.appFiles.createIndex({ runDate: 1, deanery: 1 }, { name: 'runDate_deanery' });
-    // The due-records query: deanery and status by equality, then the start-date range.
-    await this.records.createIndex({ deanery: 1, status: 1, placementStartDate: 1 }, { name: 'due_records' });
-    await this.records.createIndex({ fileName: 1 }, { name: 'fileName' });
+    for (const [collection, specs] of Object.entries(ESR_INDEXES)) await createIndexes(this.db.collection(collection), specs);
   }
 
   appFile(commandId: string): Promise<AppFileDocument | null> {

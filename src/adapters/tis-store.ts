@@ -4,6 +4,9 @@
  * version): at most one per programme membership. Keeping the CoJ in the programme membership's document
  * makes the receiver's common case one database operation (the programme membership's existence and the
  * write are one conditional update), a resend a no-op, and no transaction needed.
+ *
+ * The reference TIS sync keeps its own records here too (tis-trainee-sync's): what it copied to TSS for each
+ * programme membership, with the first syncedAt, and its position.
  */
 import type { Collection, Db } from 'mongodb';
 import { TIS_COLLECTIONS, type CojVersion } from '../shared/coj';
@@ -21,15 +24,49 @@ export interface TisProgrammeMembershipDoc {
   conditionsOfJoining?: TisCoj;
 }
 
+/**
+ * The reference TIS sync's record of one programme membership's CoJ as it copied it onto TSS's profile
+ * (what tis-trainee-sync keeps): the first syncedAt, kept for later signatures, and whether COJ_RECEIVED
+ * is still to be published.
+ */
+export interface TisSyncedCojDoc {
+  /** The programme membership's id. */
+  _id: string;
+  /** When it was first synced; later signatures keep it (domain.md). */
+  syncedAt: Date;
+  /** The signature last copied onto TSS's profile. */
+  signedAt: Date;
+  version: CojVersion;
+  /** Set at the first sync until its COJ_RECEIVED was published. */
+  cojReceivedDue?: boolean;
+}
+
+/** Where the reference TIS sync has got to: the last CoJ it finished, in (receivedAt, programme membership id) order. */
+export interface TisSyncPosition {
+  receivedAt: Date;
+  programmeMembershipTisId: string;
+}
+
+interface TisSyncPositionDoc extends TisSyncPosition {
+  _id: 'position';
+}
+
+/** A programme membership with a CoJ TIS stored: what the sync reads. */
+export type TisReceivedCoj = TisProgrammeMembershipDoc & { conditionsOfJoining: TisCoj };
+
 export type StoreOutcome = 'inserted' | 'updated' | 'unchanged' | 'older-ignored' | 'unknown-programme-membership';
 
 export class TisStore {
   readonly programmeMemberships: Collection<TisProgrammeMembershipDoc>;
+  readonly syncedCojs: Collection<TisSyncedCojDoc>;
+  private readonly syncPositions: Collection<TisSyncPositionDoc>;
   /** The CoJs of one programme membership are stored one at a time (see OneAtATime: FerretDB's conditional update is not atomic). */
   private readonly cojWrites = new OneAtATime();
 
   constructor(db: Db) {
     this.programmeMemberships = db.collection<TisProgrammeMembershipDoc>(TIS_COLLECTIONS.programmeMemberships);
+    this.syncedCojs = db.collection<TisSyncedCojDoc>(TIS_COLLECTIONS.syncedCojs);
+    this.syncPositions = db.collection<TisSyncPositionDoc>(TIS_COLLECTIONS.syncPosition);
   }
 
   async addProgrammeMembership(id: string, personId: string): Promise<void> {
@@ -84,5 +121,60 @@ export class TisStore {
   async findCojs(ids: string[]): Promise<Array<TisCoj & { programmeMembershipTisId: string }>> {
     const docs = await this.programmeMemberships.find({ _id: { $in: ids }, conditionsOfJoining: { $exists: true } }, { projection: { conditionsOfJoining: 1 } }).toArray();
     return docs.map((d) => ({ programmeMembershipTisId: d._id, ...(d.conditionsOfJoining as TisCoj) }));
+  }
+
+  // ---- the reference TIS sync's reads and records (src/receivers/tis-sync.ts) ----
+
+  /** The sync's own index (it owns this store locally): CoJs in the order it reads them. */
+  async createSyncIndexes(): Promise<void> {
+    await this.programmeMemberships.createIndex({ 'conditionsOfJoining.receivedAt': 1, _id: 1 }, { name: 'coj_receivedAt' });
+  }
+
+  /**
+   * CoJs stored or updated after `after` (in (receivedAt, id) order, so that a page ends between two CoJs
+   * stored in the same millisecond without losing either) and at or before `receivedBy`, oldest first.
+   */
+  cojsReceivedAfter(after: TisSyncPosition | undefined, receivedBy: Date, limit: number): Promise<TisReceivedCoj[]> {
+    const receivedAt = 'conditionsOfJoining.receivedAt';
+    return this.programmeMemberships
+      .find({
+        [receivedAt]: { $lte: receivedBy },
+        ...(after && { $or: [{ [receivedAt]: { $gt: after.receivedAt } }, { [receivedAt]: after.receivedAt, _id: { $gt: after.programmeMembershipTisId } }] }),
+      })
+      .sort({ [receivedAt]: 1, _id: 1 })
+      .limit(limit)
+      .toArray() as Promise<TisReceivedCoj[]>;
+  }
+
+  async syncPosition(): Promise<TisSyncPosition | undefined> {
+    const doc = await this.syncPositions.findOne({ _id: 'position' });
+    return doc ? { receivedAt: doc.receivedAt, programmeMembershipTisId: doc.programmeMembershipTisId } : undefined;
+  }
+
+  async saveSyncPosition(position: TisSyncPosition): Promise<void> {
+    await this.syncPositions.updateOne({ _id: 'position' }, { $set: position }, { upsert: true });
+  }
+
+  /** The sync's records of these programme memberships, by id. */
+  async syncedCojsOf(ids: string[]): Promise<Map<string, TisSyncedCojDoc>> {
+    const docs = await this.syncedCojs.find({ _id: { $in: ids } }).toArray();
+    return new Map(docs.map((d) => [d._id, d]));
+  }
+
+  /**
+   * Records the signature copied onto TSS's profile. The first record of a programme membership takes
+   * `syncedAt` and owes COJ_RECEIVED; later ones keep both as they are. Returns whether it was the first.
+   */
+  async recordSyncedCoj(id: string, coj: { signedAt: Date; version: CojVersion; syncedAt: Date }): Promise<boolean> {
+    const result = await this.syncedCojs.updateOne(
+      { _id: id },
+      { $set: { signedAt: coj.signedAt, version: coj.version }, $setOnInsert: { syncedAt: coj.syncedAt, cojReceivedDue: true } },
+      { upsert: true },
+    );
+    return result.upsertedCount === 1;
+  }
+
+  async cojReceivedPublished(id: string): Promise<void> {
+    await this.syncedCojs.updateOne({ _id: id }, { $unset: { cojReceivedDue: '' } });
   }
 }

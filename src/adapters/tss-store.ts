@@ -1,39 +1,89 @@
 /**
- * TSS's store: trainee profiles, each with `programmeMemberships[].conditionsOfJoining = { signedAt,
- * version, syncedAt }` (domain.md). tis-workflows reads it to find CoJs that TIS has not confirmed
- * (signed, syncedAt null) and writes `syncedAt` when TIS acknowledges one, as TSS's COJ_RECEIVED did.
+ * TSS's store: trainee profiles (database `trainee`, collection `TraineeProfile` in TIS; the collection is
+ * configured, TSS_PROFILES_COLLECTION), each with `programmeMemberships[].conditionsOfJoining = { signedAt,
+ * version, syncedAt }` (domain.md). tis-workflows reads it to find CoJs that TIS has not confirmed (signed,
+ * syncedAt null) and, in reply mode, writes `syncedAt` when TIS acknowledges one, as TSS's COJ_RECEIVED did.
  *
- * Array elements are addressed by index (`programmeMemberships.3.…`) with the element's id and
- * signature in the filter, not with the positional `$` or arrayFilters: FerretDB (local runs, tests)
- * does not support arrayFilters and silently matches nothing with `$`. The filter makes the write safe
- * if the array changed in between: it then matches nothing, and we read again.
+ * **Every write goes through TSS's own optimistic lock.** TSS saves a profile through Spring Data with an
+ * `@Version` field `version`: its save matches only if `version` is still the one it read, and increments
+ * it. A write of ours that did not do the same would be erased by TSS's next save of a copy read before it
+ * (or would make that save fail). So each write here reads the profile, filters on its `_id` and the
+ * `version` read, increments `version` in the same update and, when it matched nothing (someone saved the
+ * profile meanwhile), reads again, up to MAX_TRIES times.
+ *
+ * Array elements are addressed by index (`programmeMemberships.3.…`) with the element's id in the filter,
+ * not with the positional `$` or arrayFilters: FerretDB (local runs, tests) does not support arrayFilters
+ * and silently matches nothing with `$`.
+ *
+ * It is TSS's database: tis-workflows creates no index in it. TSS_PROFILE_INDEXES lists those its reads
+ * rely on, for `tisw health` to report and for the local stand-ins of TSS to create.
  */
-import type { Collection, Db } from 'mongodb';
-import { TSS_COLLECTIONS, type CojSignature, type CojVersion } from '../shared/coj';
+import type { Collection, Db, Filter, ObjectId, UpdateFilter } from 'mongodb';
+import type { CojSignature, CojVersion } from '../shared/coj';
+import { ProfileKeptChangingError } from '../shared/errors';
+import { createIndexes, type IndexSpec } from './mongo';
+
+export interface ConditionsOfJoiningDoc {
+  signedAt: Date;
+  version: CojVersion;
+  syncedAt: Date | null;
+}
 
 export interface ProgrammeMembershipDoc {
   tisId: string;
-  conditionsOfJoining?: { signedAt: Date; version: CojVersion; syncedAt: Date | null } | null;
+  conditionsOfJoining?: ConditionsOfJoiningDoc | null;
 }
 
 export interface TraineeProfileDoc {
-  _id: string;
+  /** TSS's own id (an ObjectId there); profiles made here use the trainee's TIS id. */
+  _id: string | ObjectId;
   traineeTisId: string;
+  /** Spring Data's `@Version`: TSS saves only if it is unchanged, and increments it. */
+  version: number;
   programmeMemberships: ProgrammeMembershipDoc[];
 }
 
 export type SyncOutcome = 'synced' | 'already-synced' | 'superseded' | 'not-found';
 
+/** What copying TIS's CoJ back onto the profile did (the reference TIS sync). */
+export type TisSyncOutcome =
+  | { outcome: 'synced' | 'unchanged'; syncedAt: Date }
+  /** TSS holds a newer signature than TIS's: it is on its way to TIS, and its own sync will follow. */
+  | { outcome: 'superseded' }
+  | { outcome: 'not-found'; missing: 'profile' | 'programme membership' };
+
+/** Reads of a profile by the trainee's id (sync watcher, reconciliation, every write here) need this one; unique, as TSS declares it. */
+export const TSS_PROFILE_INDEXES: readonly IndexSpec[] = [
+  {
+    key: { traineeTisId: 1 },
+    unique: true,
+    why: 'every write of syncedAt (reply mode), the sync watcher and the reference TIS sync look profiles up by traineeTisId; without it each lookup reads the whole collection, and two profiles of one trainee could exist',
+  },
+];
+
+/** Conflicting saves in a row before a write gives up: TSS saves a profile a few times a session, not continuously. */
+const MAX_TRIES = 10;
+
+/**
+ * What a locked write decides from the profile it read: nothing to write (`done`), or an update of the
+ * profile as read (filter and update are extended with the lock). `null`: no profile.
+ */
+type Decision<R> = { done: R } | { insert: TraineeProfileDoc; result: R } | { filter?: Filter<TraineeProfileDoc>; update: UpdateFilter<TraineeProfileDoc>; result: R };
+
 export class TssStore {
   readonly profiles: Collection<TraineeProfileDoc>;
 
-  constructor(db: Db) {
-    this.profiles = db.collection<TraineeProfileDoc>(TSS_COLLECTIONS.traineeProfiles);
+  /** `collectionName`: config.mongo.tssProfilesCollection (TSS_PROFILES_COLLECTION). */
+  constructor(db: Db, collectionName: string) {
+    this.profiles = db.collection<TraineeProfileDoc>(collectionName);
   }
 
-  async ensureIndexes(): Promise<void> {
-    await this.profiles.createIndex({ traineeTisId: 1 }, { unique: true });
-    await this.profiles.createIndex({ 'programmeMemberships.tisId': 1 });
+  /**
+   * For TSS's stand-ins only (the reference TIS sync, which stands for tis-trainee-details, and the tests):
+   * the indexes TSS itself declares. The worker and the client never call it.
+   */
+  async createTssIndexes(): Promise<void> {
+    await createIndexes(this.profiles, TSS_PROFILE_INDEXES);
   }
 
   /**
@@ -42,59 +92,70 @@ export class TssStore {
    */
   async saveSignature(s: CojSignature): Promise<void> {
     const coj = signedCoj(s);
-    for (let tries = 0; tries < 5; tries++) {
-      const profile = await this.profiles.findOne({ traineeTisId: s.traineeTisId });
-      if (!profile) {
-        try {
-          await this.profiles.insertOne(newProfile(s));
-          return;
-        } catch (err) {
-          if ((err as { code?: number }).code === 11000) continue; // created meanwhile
-          throw err;
-        }
-      }
+    await this.writeLocked(s.traineeTisId, `save the CoJ of programme membership ${s.programmeMembershipTisId}`, (profile): Decision<void> => {
+      if (!profile) return { insert: newProfile(s.traineeTisId, [{ tisId: s.programmeMembershipTisId, conditionsOfJoining: coj }]), result: undefined };
       const i = profile.programmeMemberships.findIndex((pm) => pm.tisId === s.programmeMembershipTisId);
-      const result =
-        i < 0
-          ? await this.profiles.updateOne(
-              { _id: profile._id, programmeMemberships: { $size: profile.programmeMemberships.length } },
-              { $push: { programmeMemberships: { tisId: s.programmeMembershipTisId, conditionsOfJoining: coj } } },
-            )
-          : await this.profiles.updateOne(
-              { _id: profile._id, [`programmeMemberships.${i}.tisId`]: s.programmeMembershipTisId },
-              { $set: { [`programmeMemberships.${i}.conditionsOfJoining`]: coj } },
-            );
-      if (result.matchedCount === 1) return;
-    }
-    throw new Error(`could not save the CoJ of programme membership ${s.programmeMembershipTisId}: the profile kept changing`);
+      if (i < 0) return { update: { $push: { programmeMemberships: { tisId: s.programmeMembershipTisId, conditionsOfJoining: coj } } }, result: undefined };
+      return { filter: { [`programmeMemberships.${i}.tisId`]: s.programmeMembershipTisId }, update: { $set: { [`programmeMemberships.${i}.conditionsOfJoining`]: coj } }, result: undefined };
+    });
   }
 
   /**
-   * Many signatures at once, each of a trainee the store does not have yet (a burst, for the benchmark and
-   * the tests): inserts of 500 profiles, where saveSignature takes a read and a write for each.
+   * Many signatures at once, each of a trainee the store does not have yet (a burst, for the benchmarks and
+   * the tests): inserts of 500 new profiles (version 0), where saveSignature takes a read and a write for each.
    */
   async saveSignaturesOfNewTrainees(list: CojSignature[]): Promise<void> {
-    for (let i = 0; i < list.length; i += 500) await this.profiles.insertMany(list.slice(i, i + 500).map(newProfile));
+    await this.insertNewProfiles(list.map((s) => newProfile(s.traineeTisId, [{ tisId: s.programmeMembershipTisId, conditionsOfJoining: signedCoj(s) }])));
   }
 
-  /** Sets syncedAt on this signature of the CoJ, unless a newer signature replaced it. */
-  async recordSynced(s: Pick<CojSignature, 'traineeTisId' | 'programmeMembershipTisId' | 'signedAt'>, syncedAt: Date): Promise<SyncOutcome> {
+  /** Trainees TSS does not have yet, with their programme memberships and no CoJ (`tisw demo trainees`). */
+  async saveNewTrainees(list: Array<{ traineeTisId: string; programmeMembershipTisIds: string[] }>): Promise<void> {
+    await this.insertNewProfiles(list.map((t) => newProfile(t.traineeTisId, t.programmeMembershipTisIds.map((tisId) => ({ tisId })))));
+  }
+
+  private async insertNewProfiles(profiles: TraineeProfileDoc[]): Promise<void> {
+    for (let i = 0; i < profiles.length; i += 500) await this.profiles.insertMany(profiles.slice(i, i + 500));
+  }
+
+  /** Sets syncedAt on this signature of the CoJ, unless a newer signature replaced it (reply mode: TIS's reply did what COJ_RECEIVED did). */
+  recordSynced(s: Pick<CojSignature, 'traineeTisId' | 'programmeMembershipTisId' | 'signedAt'>, syncedAt: Date): Promise<SyncOutcome> {
     const signedAt = new Date(s.signedAt);
-    for (let tries = 0; tries < 5; tries++) {
-      const profile = await this.profiles.findOne({ traineeTisId: s.traineeTisId });
+    return this.writeLocked(s.traineeTisId, `record syncedAt for programme membership ${s.programmeMembershipTisId}`, (profile): Decision<SyncOutcome> => {
       const i = profile?.programmeMemberships.findIndex((pm) => pm.tisId === s.programmeMembershipTisId) ?? -1;
       const coj = profile?.programmeMemberships[i]?.conditionsOfJoining;
-      if (!profile || !coj) return 'not-found';
-      if (coj.signedAt.getTime() !== signedAt.getTime()) return 'superseded';
-      if (coj.syncedAt) return 'already-synced';
+      if (!profile || !coj) return { done: 'not-found' };
+      if (coj.signedAt.getTime() !== signedAt.getTime()) return { done: 'superseded' };
+      if (coj.syncedAt) return { done: 'already-synced' };
       const path = `programmeMemberships.${i}`;
-      const result = await this.profiles.updateOne(
-        { _id: profile._id, [`${path}.tisId`]: s.programmeMembershipTisId, [`${path}.conditionsOfJoining.signedAt`]: signedAt },
-        { $set: { [`${path}.conditionsOfJoining.syncedAt`]: syncedAt } },
-      );
-      if (result.matchedCount === 1) return 'synced';
-    }
-    throw new Error(`could not record syncedAt for programme membership ${s.programmeMembershipTisId}: the profile kept changing`);
+      return { filter: { [`${path}.tisId`]: s.programmeMembershipTisId }, update: { $set: { [`${path}.conditionsOfJoining.syncedAt`]: syncedAt } }, result: 'synced' };
+    });
+  }
+
+  /**
+   * What TIS's sync does (tis-trainee-sync, then tis-trainee-details; domain.md): TIS's CoJ copied onto the
+   * profile's programme membership, with `syncedAt` = the earlier one if there was one (`earlierSyncedAt`, the
+   * sync's own record, or the profile's), else `now`. A signature already there with a syncedAt is left as it is.
+   */
+  applyTisSync(
+    target: { traineeTisId: string; programmeMembershipTisId: string },
+    tisCoj: { signedAt: Date; version: CojVersion },
+    syncedAt: { earlier?: Date; now: Date },
+  ): Promise<TisSyncOutcome> {
+    return this.writeLocked(target.traineeTisId, `sync the CoJ of programme membership ${target.programmeMembershipTisId}`, (profile): Decision<TisSyncOutcome> => {
+      if (!profile) return { done: { outcome: 'not-found', missing: 'profile' } };
+      const i = profile.programmeMemberships.findIndex((pm) => pm.tisId === target.programmeMembershipTisId);
+      if (i < 0) return { done: { outcome: 'not-found', missing: 'programme membership' } };
+      const coj = profile.programmeMemberships[i]?.conditionsOfJoining;
+      if (coj && coj.signedAt.getTime() > tisCoj.signedAt.getTime()) return { done: { outcome: 'superseded' } };
+      if (coj?.syncedAt && coj.signedAt.getTime() === tisCoj.signedAt.getTime() && coj.version === tisCoj.version) return { done: { outcome: 'unchanged', syncedAt: coj.syncedAt } };
+      const kept = syncedAt.earlier ?? coj?.syncedAt ?? syncedAt.now;
+      const path = `programmeMemberships.${i}`;
+      return {
+        filter: { [`${path}.tisId`]: target.programmeMembershipTisId },
+        update: { $set: { [`${path}.conditionsOfJoining`]: { signedAt: tisCoj.signedAt, version: tisCoj.version, syncedAt: kept } } },
+        result: { outcome: 'synced', syncedAt: kept },
+      };
+    });
   }
 
   /**
@@ -151,14 +212,46 @@ export class TssStore {
       syncedAt: coj.syncedAt ? coj.syncedAt.toISOString() : null,
     };
   }
+
+  /**
+   * The optimistic lock, TSS's way (module comment): reads the trainee's profile, asks `decide` what to
+   * write, and writes it only where `version` is still the one read, incrementing it; a profile saved
+   * meanwhile is read again. A new profile is inserted with version 0 (a duplicate: created meanwhile, read again).
+   */
+  private async writeLocked<R>(traineeTisId: string, what: string, decide: (profile: TraineeProfileDoc | null) => Decision<R>): Promise<R> {
+    for (let tries = 0; tries < MAX_TRIES; tries++) {
+      const profile = await this.profiles.findOne({ traineeTisId });
+      const decision = decide(profile);
+      if ('done' in decision) return decision.done;
+      if ('insert' in decision) {
+        try {
+          await this.profiles.insertOne(decision.insert);
+          return decision.result;
+        } catch (err) {
+          if ((err as { code?: number }).code === 11000) continue;
+          throw err;
+        }
+      }
+      if (!profile) throw new Error(`${what}: an update needs the profile it was decided on`);
+      const { $inc, ...rest } = decision.update;
+      const result = await this.profiles.updateOne(
+        // A profile saved before it had a version (none in the document) matches null; $inc then starts it at 1.
+        { ...decision.filter, _id: profile._id, version: profile.version ?? null } as Filter<TraineeProfileDoc>,
+        { ...rest, $inc: { ...$inc, version: 1 } } as UpdateFilter<TraineeProfileDoc>,
+      );
+      if (result.matchedCount === 1) return decision.result;
+    }
+    // Not the trainee's id: it is personal data, and this message reaches logs.
+    throw new ProfileKeptChangingError(`could not ${what}: the trainee's profile was saved by someone else at each of ${MAX_TRIES} tries`);
+  }
 }
 
 /** The CoJ as TSS sets it when the trainee signs: not yet confirmed by TIS. */
-function signedCoj(s: CojSignature): NonNullable<ProgrammeMembershipDoc['conditionsOfJoining']> {
+function signedCoj(s: CojSignature): ConditionsOfJoiningDoc {
   return { signedAt: new Date(s.signedAt), version: s.version, syncedAt: null };
 }
 
-/** A trainee's first profile, holding this one signed programme membership. */
-function newProfile(s: CojSignature): TraineeProfileDoc {
-  return { _id: s.traineeTisId, traineeTisId: s.traineeTisId, programmeMemberships: [{ tisId: s.programmeMembershipTisId, conditionsOfJoining: signedCoj(s) }] };
+/** A trainee's first profile, as TSS inserts it: version 0. */
+function newProfile(traineeTisId: string, programmeMemberships: ProgrammeMembershipDoc[]): TraineeProfileDoc {
+  return { _id: traineeTisId, traineeTisId, version: 0, programmeMemberships };
 }

@@ -1,9 +1,10 @@
-/** `tisw bench floor|coj|esr`: the benchmarks (bench/), each printing its figures beside the floor measured in the same run. */
+/** `tisw bench floor|coj|esr|reconcile`: the benchmarks (bench/), each printing its figures (beside the floor measured in the same run, where there is one). */
 import type { Command } from 'commander';
 import { quietRuntime } from '../worker/worker';
 import { printFloor, runFloorBench } from '../../bench/floor';
 import { printCoj, runCojBench } from '../../bench/coj';
 import { printEsrBench, runEsrBench } from '../../bench/esr';
+import { printReconcileBench, runReconcileBench } from '../../bench/reconcile';
 import { config, print, printJson } from './output';
 import { positiveInt } from './parse';
 import { progressBars } from './progress';
@@ -62,5 +63,18 @@ export function registerBenchCommands(program: Command): void {
       const figures = await runEsrBench(cfg, { recordsPerDeanery: opts.records, progress: progressBars(opts.json) });
       if (opts.json) printJson(figures);
       else printEsrBench(figures, print);
+    });
+
+  bench
+    .command('reconcile')
+    .description("one reconciliation round (findUnsynced) over a large TSS store on a FerretDB of its own: time, and documents examined where the server says")
+    .option('--profiles <n>', 'profiles in the store', positiveInt, 100_000)
+    .option('--unsynced <n>', 'of them, CoJs signed and not yet synced', positiveInt, 100)
+    .option('--rounds <n>', 'rounds timed', positiveInt, 3)
+    .option('--json', 'print the figures as JSON')
+    .action(async (opts: { profiles: number; unsynced: number; rounds: number; json?: boolean }) => {
+      const figures = await runReconcileBench(config(), { profiles: opts.profiles, unsynced: opts.unsynced, rounds: opts.rounds, progress: progressBars(opts.json) });
+      if (opts.json) printJson(figures);
+      else printReconcileBench(figures, print);
     });
 }

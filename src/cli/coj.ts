@@ -64,7 +64,7 @@ export function registerCojCommands(program: Command): void {
       await withClient(async (client, cfg) => {
         const tss = await openMongo(cfg.mongo.tss, 'tisw-cli');
         try {
-          const unsynced = await new TssStore(tss.db).findUnsynced({ from: opts.from, before: opts.to });
+          const unsynced = await new TssStore(tss.db, cfg.mongo.tssProfilesCollection).findUnsynced({ from: opts.from, before: opts.to });
           const bar = progress('CoJs', unsynced.length, !opts.json && process.stderr.isTTY);
           const results = await ensureSubmitted(client, cojSettings(cfg), unsynced, () => bar.tick());
           bar.stop();

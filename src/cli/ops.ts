@@ -56,11 +56,11 @@ export function registerOpsCommands(program: Command): void {
   program
     .command('health')
     .description('check that every dependency is reachable (Temporal, its workers, RabbitMQ, MongoDB); exit 1 if not')
-    .option('--json', 'print a JSON object { ok, checks: [{ name, ok, detail }] }')
+    .option('--json', 'print a JSON object { ok, checks: [{ name, ok, warning?, detail }] }')
     .action(async (opts: { json?: boolean }) => {
       const report = await checkHealth(config());
       if (opts.json) printJson(report);
-      else for (const c of report.checks) print(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(28)} ${c.detail}`);
+      else for (const c of report.checks) print(`${!c.ok ? 'FAIL' : c.warning ? 'warn' : 'ok  '}  ${c.name.padEnd(28)} ${c.detail}`);
       if (!report.ok) throw new CommandFailed('some checks failed');
     });
 

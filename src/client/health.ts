@@ -1,21 +1,24 @@
 /**
  * `tisw health`: each dependency reachable or not, and why. Every check runs, even after one fails, so
- * one answer tells the whole story.
+ * one answer tells the whole story. Warnings (an index missing in a store we read) pass, with what to do.
  */
 import type { Config } from '../config/config';
 import { connectClient, pollerIdentities } from '../adapters/temporal';
-import { openMongo } from '../adapters/mongo';
 import type { Db } from 'mongodb';
 import { readBrokerState } from '../adapters/broker-state';
 import { QUEUES } from '../shared/amqp';
-import { TSS_COLLECTIONS } from '../shared/coj';
-import { ESR_COLLECTIONS } from '../shared/esr';
+import { createIndexCommand, hasIndex, openMongo, type IndexSpec } from '../adapters/mongo';
+import { TSS_PROFILE_INDEXES } from '../adapters/tss-store';
+import { ESR_INDEXES } from '../adapters/esr-store';
 import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 import { SCHEDULE_IDS } from './schedules';
 
 export interface Check {
   name: string;
+  /** false: the check fails, and so does `tisw health`. */
   ok: boolean;
+  /** Passes, but something an operator should see to (e.g. a missing index, with the command that creates it). */
+  warning?: boolean;
   detail: string;
 }
 
@@ -122,41 +125,57 @@ async function checkRabbitMq(config: Config): Promise<Check[]> {
 }
 
 async function checkMongo(config: Config): Promise<Check[]> {
-  return Promise.all(
-    (['tss', 'tis', 'esr'] as const).map(async (store): Promise<Check> => {
+  const checks = await Promise.all(
+    (['tss', 'tis', 'esr'] as const).map(async (store): Promise<Check[]> => {
       const target = config.mongo[store];
       const where = `${hostOf(target.uri)}, database ${target.database}`;
       try {
         const mongo = await openMongo(target, 'tisw-health');
         try {
           await mongo.db.command({ ping: 1 });
-          const missing = await missingIndexes(mongo.db, REQUIRED_INDEXES[store]);
-          if (missing.length > 0) return { name: `mongodb.${store}`, ok: false, detail: `reachable at ${where}, but missing indexes: ${missing.join(', ')} (a worker creates them at start)` };
-          return { name: `mongodb.${store}`, ok: true, detail: `reachable at ${where}, indexes present` };
+          const missing = await missingIndexes(mongo.db, target.uri, indexesOf(config, store));
+          const indexes = missing.length === 0 ? 'the indexes its reads rely on present' : `${missing.length} index(es) its reads rely on missing (below)`;
+          return [{ name: `mongodb.${store}`, ok: true, detail: `reachable at ${where}; ${indexes}` }, ...missing];
         } finally {
           await mongo.close();
         }
       } catch (err) {
-        return { name: `mongodb.${store}`, ok: false, detail: `cannot reach ${where}: ${(err as Error).message}` };
+        return [{ name: `mongodb.${store}`, ok: false, detail: `cannot reach ${where}: ${(err as Error).message}` }];
       }
     }),
   );
+  return checks.flat();
 }
 
-/** The indexes correctness depends on (unique ones), per store: collection and key. */
-const REQUIRED_INDEXES: Record<'tss' | 'tis' | 'esr', Array<[collection: string, key: string]>> = {
-  tss: [[TSS_COLLECTIONS.traineeProfiles, 'traineeTisId']],
-  tis: [],
-  esr: [[ESR_COLLECTIONS.appFiles, 'sequence']],
-};
+/**
+ * The indexes our reads rely on, per store, as each store states them. They are in databases tis-workflows does
+ * not own (TSS's, the exporter's), so it creates none: a missing one is a warning naming the command that
+ * creates it, for the owner to run. (TIS's store: tis-workflows reads nothing there.)
+ */
+function indexesOf(config: Config, store: 'tss' | 'tis' | 'esr'): Array<[collection: string, spec: IndexSpec]> {
+  if (store === 'tss') return TSS_PROFILE_INDEXES.map((spec) => [config.mongo.tssProfilesCollection, spec]);
+  if (store === 'esr') return Object.entries(ESR_INDEXES).flatMap(([collection, specs]) => specs.map((spec): [string, IndexSpec] => [collection, spec]));
+  return [];
+}
 
-async function missingIndexes(db: Db, required: Array<[string, string]>): Promise<string[]> {
-  const missing: string[] = [];
-  for (const [collection, key] of required) {
-    const indexes = await db.collection(collection).listIndexes().toArray().catch(() => []);
-    if (!indexes.some((i) => Object.keys(i.key as object)[0] === key && i.unique === true)) missing.push(`${collection}.${key} (unique)`);
+async function missingIndexes(db: Db, uri: string, wanted: Array<[string, IndexSpec]>): Promise<Check[]> {
+  const missing: Check[] = [];
+  for (const [collection, spec] of wanted) {
+    if (await hasIndex(db, collection, spec)) continue;
+    missing.push({
+      name: `mongodb.index.${db.databaseName}.${collection}.${Object.keys(spec.key).join('_')}`,
+      ok: true,
+      warning: true,
+      detail: `missing${spec.unique ? ' (unique)' : ''}: ${spec.why}. Create it with: mongosh "${withoutCredentials(uri)}" --eval '${createIndexCommand(collection, spec)}'`,
+    });
   }
   return missing;
+}
+
+/** The URI with no user, password or options: what an operator adds their own credentials to. */
+function withoutCredentials(uri: string): string {
+  const match = /^(mongodb(?:\+srv)?:\/\/)(?:[^@/]*@)?([^/?]+)(\/[^?]*)?/.exec(uri);
+  return match ? `${match[1]}${match[2]}${match[3] ?? ''}` : 'the store\'s URI';
 }
 
 /** host:port of a URL, never its credentials. */

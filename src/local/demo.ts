@@ -107,9 +107,8 @@ export async function seedDemo(config: Config, client: Client, options: DemoOpti
     const tisDb = await openMongo(config.mongo.tis, 'tisw-demo');
     opened.push(tisDb);
     esr = await EsrStore.open(config.mongo.esr, 'tisw-demo');
-    const tss = new TssStore(tssDb.db);
+    const tss = new TssStore(tssDb.db, config.mongo.tssProfilesCollection);
     const tis = new TisStore(tisDb.db);
-    await tss.ensureIndexes();
     for (const { signature, knownToTis } of cojs) {
       await tss.saveSignature(signature);
       if (knownToTis) await tis.addProgrammeMembership(signature.programmeMembershipTisId, signature.traineeTisId);

@@ -195,7 +195,7 @@ async function writeFileAtomically(dir: string, name: string, content: string): 
 
 /** The exporter as `tisw receivers` runs it: opens the ESR store from the config; stop() closes it too. */
 export async function startConfiguredEsrExporter(config: Config, log: Logger): Promise<Consumer> {
-  const store = await EsrStore.open(config.mongo.esr, 'tisw-esr-exporter');
+  const store = await EsrStore.open(config.mongo.esr, 'tisw-esr-exporter', { createIndexes: true });
   const exporter = startEsrExporter({ amqpUrl: config.amqp.url, store, filesDir: config.esr.filesDir, log });
   return {
     ready: exporter.ready,

@@ -1,6 +1,7 @@
 /**
- * The reference receivers (TIS CoJ receiver, ESR data exporter) in one process, as `tisw receivers` and
- * `tisw up` run them. Each consumes with manual acks, so stopping hands unfinished messages back to the broker.
+ * The reference receivers (TIS CoJ receiver, ESR data exporter) and the reference TIS sync in one process, as
+ * `tisw receivers` and `tisw up` run them. Each receiver consumes with manual acks, so stopping hands
+ * unfinished messages back to the broker; the sync keeps its position in TIS's store.
  */
 import type { Config } from '../config/config';
 import type { Logger } from '../config/logger';
@@ -9,19 +10,30 @@ import { TisStore } from '../adapters/tis-store';
 import type { Consumer } from '../adapters/amqp-consumer';
 import { startCojReceiver } from './coj-receiver';
 import { startConfiguredEsrExporter } from './esr-exporter';
+import { startConfiguredTisSync } from './tis-sync';
 
 export interface Receivers {
   ready: Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startReceivers(config: Config, log: Logger): Promise<Receivers> {
+export interface ReceiversOptions {
+  /**
+   * Run the reference TIS sync too (TIS copying each stored CoJ back onto TSS's profile). By default it runs
+   * where CoJs are acknowledged that way (COJ_ACKNOWLEDGEMENT=synced, TIS as it runs today); with `reply`
+   * the local TIS is one that adopted the reply contract, and the workflow writes syncedAt itself.
+   */
+  tisSync?: boolean;
+}
+
+export async function startReceivers(config: Config, log: Logger, options: ReceiversOptions = {}): Promise<Receivers> {
   const tis = await openMongo(config.mongo.tis, 'tisw-receivers');
-  const consumers: Consumer[] = [startCojReceiver({ amqpUrl: config.amqp.url, tisStore: new TisStore(tis.db), log }), await startConfiguredEsrExporter(config, log)];
+  const parts: Consumer[] = [startCojReceiver({ amqpUrl: config.amqp.url, tisStore: new TisStore(tis.db), log }), await startConfiguredEsrExporter(config, log)];
+  if (options.tisSync ?? config.coj.acknowledgement === 'synced') parts.push(await startConfiguredTisSync(config, log));
   return {
-    ready: Promise.all(consumers.map((c) => c.ready)).then(() => undefined),
+    ready: Promise.all(parts.map((c) => c.ready)).then(() => undefined),
     async stop() {
-      await Promise.allSettled(consumers.map((c) => c.stop()));
+      await Promise.allSettled(parts.map((c) => c.stop()));
       await tis.close();
     },
   };

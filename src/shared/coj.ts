@@ -1,6 +1,6 @@
 /**
  * CoJ submission: a signature as TSS saves it, the event TCS consumes, TIS's reply, the workflow's
- * input, timings, status, ids, signal and query, and the stores' collection names. Safe to import from
+ * input, timings, status, ids, signal and query, TIS's COJ_RECEIVED, and TIS's collection names. Safe to import from
  * workflow code.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
@@ -53,6 +53,19 @@ export interface CojSignature {
 export interface CojSignedEvent {
   programmeMembershipTisId: string;
   conditionsOfJoining: { signedAt: string; version: CojVersion; syncedAt: null };
+}
+
+/**
+ * TIS's broadcast once a CoJ is first synced back onto TSS's profile (tis-trainee-details' `COJ_RECEIVED`;
+ * published by the reference TIS sync to COJ_RECEIVED_QUEUE when set; JSON, persistent, confirmed).
+ * The schema that checks it where it comes in: shared/messages.ts, cojReceivedEvent.
+ */
+export interface CojReceivedEvent {
+  event: 'COJ_RECEIVED';
+  traineeTisId: string;
+  programmeMembershipTisId: string;
+  /** ISO-8601 instants. */
+  conditionsOfJoining: { signedAt: string; version: CojVersion; syncedAt: string };
 }
 
 /** TIS's reply body on success (status "ok"). */
@@ -113,10 +126,12 @@ export const cojMessageId = (s: Pick<CojSignature, 'programmeMembershipTisId' | 
 export const cojSignatureSignal = defineSignal<[CojSignature]>('cojSignature');
 export const cojStatusQuery = defineQuery<CojStatus>('cojStatus');
 
-/** TSS's store: trainee profiles, each with its programme memberships and their CoJ. */
-export const TSS_COLLECTIONS = { traineeProfiles: 'traineeProfiles' } as const;
-/** TIS's store (reference receiver): programme memberships and their CoJ, keyed by programme membership id. */
-export const TIS_COLLECTIONS = { programmeMemberships: 'programmeMemberships' } as const;
+/**
+ * TIS's store (the reference receiver and the reference TIS sync): programme memberships and their CoJ, keyed
+ * by programme membership id; the sync's own record of each CoJ it copied to TSS (tis-trainee-sync's), and
+ * its position. (TSS's collection is configured: TSS_PROFILES_COLLECTION.)
+ */
+export const TIS_COLLECTIONS = { programmeMemberships: 'programmeMemberships', syncedCojs: 'traineeSyncCojs', syncPosition: 'traineeSyncPosition' } as const;
 
 /**
  * Where a `synced` acknowledgement came from (its `result.source`): the sync watcher's read of TSS's

@@ -62,3 +62,12 @@ export class NotATestDatabaseError extends TiswError {
   static override readonly type = 'NotATestDatabaseError';
   override readonly name = NotATestDatabaseError.type;
 }
+
+/**
+ * A TSS profile was saved by someone else (TSS, under its optimistic lock) at every try of a write of ours:
+ * retryable; the next attempt reads it again.
+ */
+export class ProfileKeptChangingError extends TiswError {
+  static override readonly type = 'ProfileKeptChangingError';
+  override readonly name = ProfileKeptChangingError.type;
+}

@@ -30,7 +30,8 @@ export const cojSignedEvent = z.object({
 
 /**
  * TIS's COJ_RECEIVED event, where TIS forwards it to an AMQP queue (COJ_RECEIVED_QUEUE): the CoJ as TIS
- * synced it back onto TSS's profile. Loose: TIS may add fields; only these are relied on.
+ * synced it back onto TSS's profile (CojReceivedEvent, shared/coj.ts, as the reference TIS sync publishes it).
+ * Loose: TIS's own may carry more or other fields; only these are relied on.
  */
 export const cojReceivedEvent = z.looseObject({
   event: z.literal('COJ_RECEIVED'),

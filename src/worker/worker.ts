@@ -107,9 +107,9 @@ async function createWorker(config: Config, log: Logger, overrides: WorkerOverri
     closers.push(() => amqp.close());
     const tss = await openMongo(config.mongo.tss, 'tisw-worker');
     closers.push(() => tss.close());
-    const tssStore = new TssStore(tss.db);
-    await tssStore.ensureIndexes();
-    const esr = await EsrStore.open(config.mongo.esr, 'tisw-worker');
+    // TSS's database: no index created here (`tisw health` reports any the reads need that are missing).
+    const tssStore = new TssStore(tss.db, config.mongo.tssProfilesCollection);
+    const esr = await EsrStore.open(config.mongo.esr, 'tisw-worker'); // the exporter's: its indexes are the exporter's to make
     closers.push(() => esr.close());
     const connection = await connectWorker(config.temporal);
     closers.push(() => connection.close());

@@ -48,7 +48,7 @@ describe('a broker memory alarm (the 2023 incident)', () => {
 
   it('is alerted once, named by tisw stuck, and loses no CoJ: each is delivered once the alarm clears', async () => {
     const monitorId = `test-monitor-${randomUUID()}`;
-    const s = await signed(new TssStore(db.db), new TisStore(db.db), newSignature());
+    const s = await signed(new TssStore(db.db, config.mongo.tssProfilesCollection), new TisStore(db.db), newSignature());
     const receivers = await startReceivers(config, testLogger(config));
     try {
       await receivers.ready;

@@ -45,8 +45,8 @@ export async function openCojStores(config: Config): Promise<CojTestStores> {
   const client = await testClient(config);
   const tssDb = await openMongo(config.mongo.tss, 'test');
   const tisDb = await openMongo(config.mongo.tis, 'test');
-  const tss = new TssStore(tssDb.db);
-  await tss.ensureIndexes();
+  const tss = new TssStore(tssDb.db, config.mongo.tssProfilesCollection);
+  await tss.createTssIndexes(); // the tests stand for TSS, the store's owner
   return {
     client,
     tss,

@@ -51,7 +51,7 @@ export async function isolatedEsr(tag: string, { cojStores = false }: { cojStore
     TISW_ESR_FILES_DIR: filesDir,
   };
   const config = loadConfig(env);
-  const store = await EsrStore.open(config.mongo.esr, 'test');
+  const store = await EsrStore.open(config.mongo.esr, 'test', { createIndexes: true }); // the tests stand for the exporter, the store's owner
   return {
     config,
     env,

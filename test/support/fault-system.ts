@@ -104,10 +104,10 @@ export async function startFaultSystem(): Promise<FaultSystem> {
     for (const scheduleId of Object.values(SCHEDULE_IDS)) await pauseSchedule(client, scheduleId, 'paused by the fault suite');
     const [tssDb, tisDb] = [await openMongo(system.config.mongo.tss, 'test-faults'), await openMongo(system.config.mongo.tis, 'test-faults')];
     closers.push(() => tssDb.close(), () => tisDb.close());
-    const esr = await EsrStore.open(system.config.mongo.esr, 'test-faults');
+    const esr = await EsrStore.open(system.config.mongo.esr, 'test-faults', { createIndexes: true });
     closers.push(() => esr.close());
-    const tss = new TssStore(tssDb.db);
-    await tss.ensureIndexes();
+    const tss = new TssStore(tssDb.db, system.config.mongo.tssProfilesCollection);
+    await tss.createTssIndexes();
     const liveClient = client;
     return {
       system,

@@ -1,0 +1,205 @@
+/**
+ * The reference TIS sync: stands for what acknowledges a CoJ in TIS today (domain.md), TIS's change data
+ * capture of TCS's ConditionsOfJoining table, tis-trainee-sync and tis-trainee-details. Beside the reference
+ * CoJ receiver (which stands for TCS) it makes the local stack behave as TIS does, so that `synced` mode,
+ * which waits for TSS's profile to show a signature synced back, runs end to end.
+ *
+ * Every POLL_MS it reads the CoJs the receiver stored or updated since its position (FerretDB has no change
+ * streams: it polls, by `receivedAt`), once each is `lagMs` old (TISW_TIS_SYNC_LAG_SECONDS: the seconds to
+ * minutes TIS's sync takes), and for each:
+ *   1. copies it onto the trainee's TSS profile, through TSS's optimistic lock (TssStore.applyTisSync):
+ *      the programme membership's `conditionsOfJoining` gets TIS's `signedAt` and `version`, and `syncedAt`
+ *      = now the first time, else the earlier one (a re-signed CoJ keeps its earlier syncedAt, as
+ *      tis-trainee-sync does). A profile or programme membership TSS does not have: logged and skipped;
+ *      a newer signature in TSS than TIS's (on its way to TIS): left alone;
+ *   2. records what it copied in its own collection in TIS's store (tis-trainee-sync's record), the first
+ *      syncedAt with it;
+ *   3. the first time only, publishes `COJ_RECEIVED` (CojReceivedEvent) to COJ_RECEIVED_QUEUE when that is
+ *      set: JSON, persistent, confirmed, messageId `coj-received-<programme membership id>`.
+ *
+ * Restarts: the position is a document in TIS's store, moved only past CoJs whose steps all finished, so a
+ * CoJ stored while the sync was down, or one it was handling when killed, is handled when it comes back.
+ * Handling one again changes nothing: step 1 finds the signature already there (no write), step 2 keeps the
+ * first syncedAt, and step 3 is owed until published (a kill between its publish and its record repeats
+ * that one publish, under the same messageId).
+ */
+import type { Config } from '../config/config';
+import type { Logger } from '../config/logger';
+import { AmqpPublisher } from '../adapters/amqp';
+import { cojReceivedQueue } from '../adapters/amqp-topology';
+import { openMongo } from '../adapters/mongo';
+import { TisStore, type TisReceivedCoj, type TisSyncedCojDoc, type TisSyncPosition } from '../adapters/tis-store';
+import { TssStore } from '../adapters/tss-store';
+import type { CojReceivedEvent } from '../shared/coj';
+
+export interface TisSyncOptions {
+  tisStore: TisStore;
+  tssStore: TssStore;
+  log: Logger;
+  /** How old a stored CoJ must be before it is synced: config.local.tisSyncLagMs. */
+  lagMs: number;
+  /** Where COJ_RECEIVED goes (config.coj.receivedQueue); none: not published. */
+  receivedQueue?: { name: string; amqpUrl: string; confirmTimeoutMs: number };
+  /** How often it looks for CoJs. @default 1000 */
+  pollMs?: number;
+}
+
+export interface TisSync {
+  /** Resolves once it has read its position and polls. */
+  ready: Promise<void>;
+  /** Stops polling, lets the CoJs in hand finish, and closes its AMQP connection. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A CoJ is read no sooner than this after TIS stamped `receivedAt`, whatever the lag: the stamp is taken
+ * before the write lands, and a CoJ whose write landed after the position passed its stamp would be missed.
+ */
+const MIN_AGE_MS = 500;
+/** CoJs read per query; the next page follows at once. */
+const PAGE = 200;
+/** CoJs of a page handled at once (different programme memberships; those of one trainee meet at TSS's lock). */
+const AT_ONCE = 8;
+
+export function startTisSync(options: TisSyncOptions): TisSync {
+  const log = options.log.child({ component: 'tis-sync' });
+  const { tisStore: tis, tssStore: tss } = options;
+  const queue = options.receivedQueue;
+  const publisher = queue
+    ? new AmqpPublisher({ url: queue.amqpUrl, confirmTimeoutMs: queue.confirmTimeoutMs, connectionName: 'tisw-tis-sync', log, queues: [cojReceivedQueue(queue.name)] })
+    : undefined;
+  let stopping = false;
+  let wake: (() => void) | undefined;
+  let position: TisSyncPosition | undefined;
+
+  /** Steps 1-3 of the module comment for one CoJ; resolves once all are done (or it was skipped). */
+  async function syncOne(coj: TisReceivedCoj, record: TisSyncedCojDoc | undefined): Promise<void> {
+    const programmeMembershipTisId = coj._id;
+    const { signedAt, version } = coj.conditionsOfJoining;
+    const copied = record !== undefined && record.signedAt.getTime() === signedAt.getTime() && record.version === version;
+    if (copied && !record.cojReceivedDue) return;
+    const applied = await tss.applyTisSync({ traineeTisId: coj.personId, programmeMembershipTisId }, { signedAt, version }, { ...(record && { earlier: record.syncedAt }), now: new Date() });
+    if (applied.outcome === 'not-found') {
+      log.info({ programmeMembershipTisId, missing: applied.missing }, `CoJ not synced: TSS has no such ${applied.missing}`);
+      return;
+    }
+    if (applied.outcome === 'superseded') {
+      log.info({ programmeMembershipTisId }, 'CoJ not synced: TSS holds a newer signature, on its way to TIS');
+      return;
+    }
+    const first = await tis.recordSyncedCoj(programmeMembershipTisId, { signedAt, version, syncedAt: applied.syncedAt });
+    log.debug({ programmeMembershipTisId, outcome: applied.outcome, first }, 'CoJ synced to TSS');
+    if (!first && !record?.cojReceivedDue) return;
+    if (publisher && queue) {
+      const event: CojReceivedEvent = {
+        event: 'COJ_RECEIVED',
+        traineeTisId: coj.personId,
+        programmeMembershipTisId,
+        conditionsOfJoining: { signedAt: signedAt.toISOString(), version, syncedAt: applied.syncedAt.toISOString() },
+      };
+      await publisher.publish(queue.name, event, { messageId: `coj-received-${programmeMembershipTisId}`, type: 'COJ_RECEIVED' });
+    }
+    await tis.cojReceivedPublished(programmeMembershipTisId);
+  }
+
+  /** Handles every CoJ due now, page by page; the position moves past each CoJ once it and all before it are done. */
+  async function round(): Promise<void> {
+    while (!stopping) {
+      const receivedBy = new Date(Date.now() - Math.max(options.lagMs, MIN_AGE_MS));
+      const page = await tis.cojsReceivedAfter(position, receivedBy, PAGE);
+      if (page.length === 0) return;
+      const records = await tis.syncedCojsOf(page.map((c) => c._id));
+      const done = await inTurns(page, AT_ONCE, async (coj) => {
+        try {
+          await syncOne(coj, records.get(coj._id));
+          return true;
+        } catch (err) {
+          log.warn({ programmeMembershipTisId: coj._id, err: (err as Error).message }, 'CoJ not synced yet: tried again at the next poll');
+          return false;
+        }
+      });
+      const finished = done.indexOf(false) < 0 ? page.length : done.indexOf(false);
+      const last = page[finished - 1];
+      if (last) {
+        position = { receivedAt: last.conditionsOfJoining.receivedAt, programmeMembershipTisId: last._id };
+        await tis.saveSyncPosition(position);
+      }
+      if (finished < page.length || page.length < PAGE) return;
+    }
+  }
+
+  async function run(): Promise<void> {
+    while (!stopping) {
+      try {
+        await round();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'TIS sync: a poll failed; trying again');
+      }
+      if (stopping) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.pollMs ?? 1000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  const ready = (async () => {
+    // Its own store's index (it owns it locally), and the one TSS declares on its profiles (tis-trainee-details,
+    // which this stands for, owns them): a failure to make them slows it down but stops nothing.
+    await Promise.all([tis.createSyncIndexes(), tss.createTssIndexes()]).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'TIS sync: could not create its indexes'));
+    position = await tis.syncPosition();
+  })();
+  const running = ready.then(run);
+  void running.catch((err: unknown) => log.error({ err: (err as Error).message }, 'TIS sync stopped'));
+
+  return {
+    ready,
+    async stop() {
+      stopping = true;
+      wake?.();
+      await running.catch(() => undefined);
+      await publisher?.close();
+    },
+  };
+}
+
+/** Runs `work` on each item, at most `atOnce` at a time; the results in the items' order. */
+async function inTurns<T, R>(items: T[], atOnce: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(atOnce, items.length) }, lane));
+  return results;
+}
+
+/** The sync as `tisw receivers` runs it: opens TIS's and TSS's stores from the config; stop() closes them too. */
+export async function startConfiguredTisSync(config: Config, log: Logger): Promise<TisSync> {
+  const tisDb = await openMongo(config.mongo.tis, 'tisw-tis-sync');
+  const tssDb = await openMongo(config.mongo.tss, 'tisw-tis-sync').catch(async (err: unknown) => {
+    await tisDb.close();
+    throw err;
+  });
+  const { receivedQueue } = config.coj;
+  const sync = startTisSync({
+    tisStore: new TisStore(tisDb.db),
+    tssStore: new TssStore(tssDb.db, config.mongo.tssProfilesCollection),
+    log,
+    lagMs: config.local.tisSyncLagMs,
+    ...(receivedQueue !== undefined && { receivedQueue: { name: receivedQueue, amqpUrl: config.amqp.url, confirmTimeoutMs: config.amqp.confirmTimeoutMs } }),
+  });
+  return {
+    ready: sync.ready,
+    async stop() {
+      await sync.stop();
+      await Promise.allSettled([tisDb.close(), tssDb.close()]);
+    },
+  };
+}
