@@ -2,8 +2,9 @@
  * Synced mode (COJ_ACKNOWLEDGEMENT=synced), TIS as it runs today: the receiver stores the CoJ and sends
  * no reply; what acknowledges a signature is TSS's profile showing it synced back by TIS (same signedAt,
  * syncedAt set), seen by the cluster's one sync watcher, or TIS's COJ_RECEIVED event where TIS forwards
- * it; TCS's rejections come back through the dead-letter queue of its queue. Here the test plays TIS's
- * sync back onto the profile (syncBack), so that each case controls when and what it syncs.
+ * it; TCS's rejections come back through the dead-letter queue of its queue. Most cases here play TIS's
+ * sync back onto the profile themselves (syncBack), to control when and what it syncs; the first and the
+ * last run the reference TIS sync (src/receivers/tis-sync.ts), as `tisw up` does.
  */
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -11,7 +12,9 @@ import type { TssStore } from '../src/adapters/tss-store';
 import type { TisStore } from '../src/adapters/tis-store';
 import { connectAmqp } from '../src/adapters/amqp';
 import { cojSettings, cojStatus, submitCoj, type CojSettings } from '../src/client/coj';
-import { ensureSyncWatcher } from '../src/client/monitor';
+import { ensureMonitor, ensureSyncWatcher } from '../src/client/monitor';
+import { startConfiguredTisSync } from '../src/receivers/tis-sync';
+import { randomUUID } from 'node:crypto';
 import { startReceivers } from '../src/receivers/run';
 import { COJ_SYNC_WATCHER_WORKFLOW_ID, cojWorkflowId, type CojSignature, type CojStatus } from '../src/shared/coj';
 import { waitFor } from '../src/shared/poll';
@@ -32,7 +35,7 @@ describe('CoJ submission in synced mode: acknowledged by TIS syncing it back to 
   beforeAll(async () => {
     webhook = await startWebhookReceiver();
     const base = testConfig();
-    config = { ...base, alerts: { webhookUrl: webhook.url }, coj: { ...base.coj, acknowledgement: 'synced', syncWatchIntervalMs: 300 } };
+    config = { ...base, alerts: { webhookUrl: webhook.url }, coj: { ...base.coj, acknowledgement: 'synced', syncWatchIntervalMs: 300 }, local: { ...base.local, tisSyncLagMs: 0 } };
     expect(config.coj.rejectionsQueue).toBeDefined(); // the harness plays TIS's dead-letter policy
     settings = { ...cojSettings(config), timings: { ...cojSettings(config).timings, resendInitialMs: 1000, resendMaxMs: 2000 } };
     stores = await openCojStores(config);
@@ -44,9 +47,12 @@ describe('CoJ submission in synced mode: acknowledged by TIS syncing it back to 
     await webhook.close();
   });
 
-  /** A worker (with the tis-events listener), the watcher and the reference receivers, as the cluster runs them. */
-  async function withSystem<T>(fn: () => Promise<T>): Promise<T> {
-    const receivers = await startReceivers(config, testLogger(config));
+  /**
+   * A worker (with the tis-events listener), the watcher and the reference receivers, as the cluster runs
+   * them; `tisSync` false: without the reference TIS sync, the test syncing back itself.
+   */
+  async function withSystem<T>(fn: () => Promise<T>, { tisSync = false }: { tisSync?: boolean } = {}): Promise<T> {
+    const receivers = await startReceivers(config, testLogger(config), { tisSync });
     await receivers.ready;
     try {
       return await withWorker(async () => {
@@ -65,6 +71,61 @@ describe('CoJ submission in synced mode: acknowledged by TIS syncing it back to 
   const storedByTis = async (s: CojSignature): Promise<void> => {
     await waitFor('TCS to store the CoJ', async () => (await tis.findCoj(s.programmeMembershipTisId))?.signedAt.getTime() === Date.parse(s.signedAt), 20_000);
   };
+
+  it('end to end as TIS runs: TCS stores it, TIS\'s sync copies it back onto the profile, the watcher sees it', async () => {
+    const s = await signed(tss, tis, newSignature());
+    const status = await withSystem(async () => {
+      // A resend interval longer than the sync's lag and the watcher's interval: the happy path publishes once.
+      await submitCoj(client, { ...settings, timings: { ...settings.timings, resendInitialMs: 10_000, resendMaxMs: 10_000 } }, s);
+      return result(s);
+    }, { tisSync: true });
+    expect(status).toMatchObject({ stage: 'acknowledged', acknowledgementMode: 'synced', acknowledgement: 'synced', attempts: 1 });
+    const inTss = await tss.findCoj(s.programmeMembershipTisId);
+    expect(inTss).toMatchObject({ signedAt: s.signedAt, syncedAt: status.syncedAt });
+    expect(inTss?.syncedAt).not.toBeNull();
+  });
+
+  it('TIS\'s sync down past the SLA: one coj-late per CoJ and one coj-sync-stalled, then all synced once it is back, each once', async () => {
+    const monitorId = `test-monitor-${randomUUID()}`;
+    const late: Config = { ...config, coj: { ...config.coj, slaMs: 2000, syncStalledAfterMs: 2000 }, monitor: { intervalMs: 300, idleAfterMs: 1000, ackBacklog: 100 } };
+    const lateSettings = { ...cojSettings(late), timings: { ...cojSettings(late).timings, resendInitialMs: 1000, resendMaxMs: 2000 } };
+    const cojs = await Promise.all(Array.from({ length: 5 }, () => signed(tss, tis, newSignature())));
+    const before = webhook.alerts.length;
+    const alerts = (kind: string): WebhookReceiver['alerts'] => webhook.alerts.slice(before).filter((a) => a.tisw.kind === kind && !a.tisw.resolved);
+    const latePerCoj = (s: CojSignature): number => alerts('coj-late').filter((a) => a.tisw.details?.programmeMembershipTisId === s.programmeMembershipTisId).length;
+    const receivers = await startReceivers(late, testLogger(late), { tisSync: false });
+    await receivers.ready;
+    try {
+      await withWorker(async () => {
+        await ensureSyncWatcher(client, late);
+        await ensureMonitor(client, late, monitorId);
+        try {
+          for (const s of cojs) await submitCoj(client, lateSettings, s);
+          await waitFor('a coj-late for each CoJ, and coj-sync-stalled', async () => cojs.every((s) => latePerCoj(s) === 1) && alerts('coj-sync-stalled').length === 1, 30_000);
+          await new Promise((r) => setTimeout(r, 1500)); // more resends and monitor checks: no second alert
+          expect(cojs.map(latePerCoj)).toEqual([1, 1, 1, 1, 1]);
+          expect(alerts('coj-sync-stalled')).toHaveLength(1);
+
+          // TIS's sync comes back: every CoJ is synced and acknowledged, and the stall ends.
+          const sync = await startConfiguredTisSync(late, testLogger(late));
+          try {
+            await sync.ready;
+            const statuses = await Promise.all(cojs.map(result));
+            expect(statuses.map((st) => [st.stage, st.acknowledgement, st.lateAlertRaisedAt !== null])).toEqual(cojs.map(() => ['acknowledged', 'synced', true]));
+            await waitFor('the coj-sync-stalled resolved notice', async () => webhook.alerts.slice(before).some((a) => a.tisw.kind === 'coj-sync-stalled' && a.tisw.resolved === true), 30_000);
+          } finally {
+            await sync.stop();
+          }
+        } finally {
+          await client.workflow.getHandle(monitorId).terminate('test done');
+        }
+      }, late);
+    } finally {
+      await receivers.stop();
+    }
+    for (const s of cojs) expect(await tis.programmeMemberships.countDocuments({ _id: s.programmeMembershipTisId })).toBe(1);
+    expect(cojs.map(latePerCoj)).toEqual([1, 1, 1, 1, 1]);
+  });
 
   it('publishes without asking for a reply, waits, and is acknowledged once TSS shows the signature synced', async () => {
     const s = await signed(tss, tis, newSignature());

@@ -143,7 +143,7 @@ describe('detection time: from the trouble beginning to its alert at the webhook
     const monitorId = `test-monitor-${randomUUID()}`;
     const watcherId = `test-sync-watcher-${randomUUID()}`;
     const synced: Config = { ...config, coj: { ...config.coj, acknowledgement: 'synced', syncStalledAfterMs: 2000, syncWatchIntervalMs: 300, slaMs: 60_000 } };
-    const receivers = await startReceivers(synced, testLogger(synced));
+    const receivers = await startReceivers(synced, testLogger(synced), { tisSync: false });
     try {
       await receivers.ready;
       await withWorker(async () => {

@@ -35,7 +35,7 @@ describe('tisw stuck', () => {
     const synced = { ...config, coj };
     const s = await signed(tss, tis, newSignature());
     const workflowId = cojWorkflowId(s.programmeMembershipTisId);
-    const receivers = await startReceivers(synced, testLogger(synced));
+    const receivers = await startReceivers(synced, testLogger(synced), { tisSync: false });
     try {
       await receivers.ready;
       await withWorker(async () => {
