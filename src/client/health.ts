@@ -44,7 +44,7 @@ function acknowledgementModes({ coj, esr }: Config): Check[] {
       : "reply: the receiver's reply on the acknowledgement contract, then syncedAt written to TSS's store";
   const esrDetail =
     esr.acknowledgement === 'observed'
-      ? `observed: the command's file recorded in the exporter's store and no due record left, read every ${esr.observeIntervalMs / 1000} s`
+      ? `observed: the command's file recorded in the exporter's store and no due record left, read from 0.5 s after each publish, then up to every ${esr.observeIntervalMs / 1000} s`
       : "reply: the exporter's reply on the acknowledgement contract";
   return [
     { name: 'acknowledgement.coj', ok: true, detail: cojDetail },

@@ -409,7 +409,7 @@ export const CONFIG_TABLE = {
     type: oneOf(ESR_ACKNOWLEDGEMENT_MODES),
     default: 'observed',
   },
-  ESR_OBSERVE_SECONDS: { doc: "`observed` mode: how often a run reads the exporter's store for the command's file", type: seconds(1), default: '5' },
+  ESR_OBSERVE_SECONDS: { doc: "`observed` mode: the longest interval between a run's reads of the exporter's store for the command's file (the first comes 0.5 s after the publish)", type: seconds(1), default: '5' },
   MONITOR_INTERVAL_SECONDS: { doc: 'how often the system monitor looks at the broker', type: seconds(1), default: '30' },
   MONITOR_IDLE_AFTER_SECONDS: { doc: 'a queue with messages ready and no consumer (or no progress) this long raises `queue-idle` (`queue-no-progress`)', type: seconds(0), default: '120' },
   MONITOR_ACK_BACKLOG: { doc: 'more replies than this waiting on `tisw.queue.acknowledgement` raise `ack-queue-growing`', type: wholeNumber(1), default: '100' },

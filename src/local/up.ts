@@ -97,7 +97,8 @@ export async function up(config: Config, { say, demo = true, workers: workerCoun
     say(`  Temporal         ${stack.temporalAddress} (namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue})`);
     say(`  MongoDB (wire)   ${stack.mongoUri} (FerretDB on ${stack.backend}; stores ${[config.mongo.tss, config.mongo.tis, config.mongo.esr].map((t) => t.database).filter((d, i, a) => a.indexOf(d) === i).join(', ')})`);
     say(`  RabbitMQ         ${new URL(config.amqp.url).host}`);
-    say(`  receivers        pid ${receivers.pid} (reference TIS CoJ receiver and ESR data exporter)`);
+    say(`  receivers        pid ${receivers.pid} (the reference TIS CoJ receiver, TIS sync and ESR data exporter)`);
+    say(`  acknowledgement  CoJ ${config.coj.acknowledgement}, ESR ${config.esr.acknowledgement}; TCS's rejections dead-lettered to ${local.COJ_REJECTIONS_QUEUE}, COJ_RECEIVED on ${local.COJ_RECEIVED_QUEUE}`);
     workers.forEach((worker, i) =>
       say(`  ${worker.name.padEnd(16)} pid ${worker.pid}${config.metricsPort > 0 ? `, metrics on http://127.0.0.1:${config.metricsPort + i}/metrics` : ''}`),
     );

@@ -68,6 +68,9 @@ function checkRequest(runDate: string, deaneries: readonly string[], timings: Es
   return DEANERIES.filter((d) => deaneries.includes(d));
 }
 
+/** `observed` mode: the first read of the exporter's store after a publish. */
+const FIRST_OBSERVE_MS = 500;
+
 const message = (err: unknown): string => (err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err));
 
 // -------------------------------------------------------------------------------------------------
@@ -120,8 +123,11 @@ export async function esrRunWorkflow(request: EsrRunRequest): Promise<EsrRunStat
    */
   const observe = async (d: EsrDeaneryStatus, command: AppFileCommand, ms: number): Promise<boolean> => {
     readFailure = undefined;
-    for (let waited = 0; waited < ms; ) {
-      const pause = Math.min(timings.observeIntervalMs, ms - waited);
+    // The first reads come sooner (0.5 s doubling up to the interval): a file usually takes about a
+    // second, and 13 deaneries one after another should not each wait a whole interval for it.
+    let interval = Math.min(FIRST_OBSERVE_MS, timings.observeIntervalMs);
+    for (let waited = 0; waited < ms; interval = Math.min(interval * 2, timings.observeIntervalMs)) {
+      const pause = Math.min(interval, ms - waited);
       await sleep(pause);
       waited += pause;
       try {
