@@ -77,14 +77,22 @@ export interface PrometheusSample {
 }
 
 /** Parses Prometheus text exposition: every sample line, with its labels; fails on a malformed line. */
+function numberOf(text: string): number {
+  const lower = text.toLowerCase();
+  if (lower.endsWith('nan')) return Number.NaN;
+  if (lower.endsWith('inf')) return lower.startsWith('-') ? -Infinity : Infinity;
+  return Number(text);
+}
+
 export function parsePrometheus(text: string): PrometheusSample[] {
   const samples: PrometheusSample[] = [];
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([-+]?(?:[0-9.eE+-]+|NaN|Inf|\+Inf|-Inf))(?: \d+)?$/.exec(line);
+    // NaN and Inf in any letter case, as Prometheus reads them (prom-client writes "Nan" for a gauge not yet measured).
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([-+]?(?:[0-9.eE+-]+|nan|inf))(?: \d+)?$/i.exec(line);
     if (!match) throw new Error(`not Prometheus text: ${line}`);
     const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-    samples.push({ name: match[1] as string, labels, value: Number(match[3]) });
+    samples.push({ name: match[1] as string, labels, value: numberOf(match[3] as string) });
   }
   return samples;
 }

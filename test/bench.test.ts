@@ -1,5 +1,5 @@
 import { tisw } from './support/processes';
-import type { CojBenchFigures } from '../bench/coj';
+import type { CojBenchFigures, CojModeFigures } from '../bench/coj';
 import type { ReconcileBenchFigures } from '../bench/reconcile';
 
 /**
@@ -9,24 +9,32 @@ import type { ReconcileBenchFigures } from '../bench/reconcile';
  * asserted here.)
  */
 describe('tisw bench coj', () => {
-  it('delivers a small burst through its own copy of the system and prints the figures as JSON', async () => {
+  it('delivers a small burst in each mode through its own copy of the system and prints the figures as JSON', async () => {
     const { code, stdout, stderr } = await tisw(['bench', 'coj', '--count', '20', '--bursts', '2', '--floor-burst', '20', '--json']);
     expect({ code, stderr: code === 0 ? '' : stderr.slice(-2000) }).toEqual({ code: 0, stderr: '' });
     const figures = JSON.parse(stdout) as CojBenchFigures;
     expect(figures).toMatchObject({ count: 20, workers: 1 });
-    expect(figures.bursts).toHaveLength(2);
-    for (const burst of figures.bursts) {
-      expect(burst.perSecond).toBeGreaterThan(0);
-      expect(burst.rateRatio).toBeCloseTo(burst.perSecond / burst.floorPerSecond, 1);
-      expect(burst.cpuMsPerCoj.total).toBeGreaterThan(0);
+    expect(figures.modes.map((m) => m.acknowledgement)).toEqual(['synced', 'reply']);
+    for (const mode of figures.modes) {
+      expect(mode.bursts).toHaveLength(2);
+      for (const burst of mode.bursts) {
+        expect(burst.perSecond).toBeGreaterThan(0);
+        expect(burst.rateRatio).toBeCloseTo(burst.perSecond / burst.floorPerSecond, 1);
+        expect(burst.cpuMsPerCoj.total).toBeGreaterThan(0);
+      }
+      expect(mode.workerMemoryMiB.afterBurst).toHaveLength(2);
+      expect(mode.submissionToAcknowledged.p50Ms).toBeGreaterThan(0);
+      expect(mode.ratios.cojRateToOneActivityBurstRate).toBeGreaterThan(0);
     }
-    expect(figures.floorBursts).toHaveLength(3); // before, between and after the two bursts
-    expect(figures.workerMemoryMiB.afterBurst).toHaveLength(2);
-    expect(figures.submissionToSyncedAt.p50Ms).toBeGreaterThan(0);
-    expect(figures.ratios.cojRateToOneActivityBurstRate).toBeGreaterThan(0);
-    // Every reply (the warm-up's 20 and the two bursts' 40) was counted, most of them handed over in the worker.
-    expect(figures.cojReplies.inWorker + figures.cojReplies.bySignal).toBeGreaterThanOrEqual(60);
-    expect(figures.cojReplies.inWorker).toBeGreaterThan(0);
+    expect(figures.floorBursts).toHaveLength(5); // before the first burst, and after each of the four
+    const [synced, reply] = figures.modes as [CojModeFigures, CojModeFigures];
+    // Synced: nothing replied, and the watcher ran rounds in the workers.
+    expect(synced.cojReplies).toEqual({ inWorker: 0, bySignal: 0 });
+    expect(synced.syncWatcher?.rounds).toBeGreaterThan(0);
+    // Reply: every reply (the warm-up's 20 and the two bursts' 40) was counted, most of them handed over in the worker.
+    expect(reply.cojReplies.inWorker + reply.cojReplies.bySignal).toBeGreaterThanOrEqual(60);
+    expect(reply.cojReplies.inWorker).toBeGreaterThan(0);
+    expect(reply.syncWatcher).toBeUndefined();
   }, 300_000);
 });
 

@@ -8,7 +8,7 @@
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { TssStore } from '../adapters/tss-store';
-import { cojAcknowledgedTotal, cojSubmissionToAcknowledgementSeconds } from '../adapters/metrics';
+import { cojAcknowledgedTotal, cojSubmissionToAcknowledgementSeconds, cojSyncWatchCpuSecondsTotal, cojSyncWatchRoundSeconds } from '../adapters/metrics';
 import { acknowledgementSignal, type Acknowledgement } from '../shared/amqp';
 import type { CojSyncRound, CojSyncSource } from '../shared/coj';
 import { SEARCH_ATTRIBUTES } from '../shared/temporal';
@@ -40,6 +40,7 @@ export function createCojSyncActivities({ client, tssStore }: CojSyncDeps) {
   return {
     async watchCojSync(): Promise<CojSyncRound> {
       const began = Date.now();
+      const cpuBefore = process.cpuUsage();
       const waiting = await listWaitingCojs(client, activityInfo().taskQueue);
       const listed = Date.now();
       const byTrainee = new Map<string, WaitingCoj[]>();
@@ -68,6 +69,9 @@ export function createCojSyncActivities({ client, tssStore }: CojSyncDeps) {
         handedOver += results.filter(Boolean).length;
       }
       const end = Date.now();
+      const cpu = process.cpuUsage(cpuBefore);
+      cojSyncWatchCpuSecondsTotal.inc((cpu.user + cpu.system) / 1e6);
+      cojSyncWatchRoundSeconds.observe((end - began) / 1000);
       const round: CojSyncRound = { waiting: waiting.length, handedOver, profilesRead, batches, ms: end - began, listMs: listed - began, readMs: read - listed, signalMs: end - read };
       if (handedOver > 0) log.info('CoJs synced back by TIS handed to their runs', { ...round });
       return round;

@@ -40,6 +40,19 @@ export const cojSubmissionToAcknowledgementSeconds = new Histogram({
   registers: [registry],
 });
 
+export const cojSyncWatchRoundSeconds = new Histogram({
+  name: 'tisw_coj_sync_watch_round_seconds',
+  help: "Synced mode: how long one round of the sync watcher took (listing the waiting CoJs, reading TSS's profiles, signalling the synced)",
+  buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
+
+export const cojSyncWatchCpuSecondsTotal = new Counter({
+  name: 'tisw_coj_sync_watch_cpu_seconds_total',
+  help: "Synced mode: this worker process's processor time while sync-watcher rounds ran in it (an upper bound of the rounds' own: the process's other work in those moments counts too)",
+  registers: [registry],
+});
+
 export const esrCommandsPublishedTotal = new Counter({
   name: 'tisw_esr_commands_published_total',
   help: 'ESR app-file generation commands published to the exporter, by deanery and result',

@@ -1,5 +1,6 @@
 /** `tisw bench floor|coj|esr|reconcile`: the benchmarks (bench/), each printing its figures (beside the floor measured in the same run, where there is one). */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { COJ_ACKNOWLEDGEMENT_MODES, type CojAcknowledgementMode } from '../shared/coj';
 import { quietRuntime } from '../worker/worker';
 import { printFloor, runFloorBench } from '../../bench/floor';
 import { printCoj, runCojBench } from '../../bench/coj';
@@ -37,17 +38,26 @@ export function registerBenchCommands(program: Command): void {
 
   bench
     .command('coj')
-    .description('N CoJs as a burst through a throwaway copy of the system: rate, latency to syncedAt, worker memory, beside the floor')
+    .description('N CoJs as a burst through a throwaway copy of the system, in each acknowledgement mode: rate, latency, worker memory, the sync watcher\'s share, beside the floor')
     .option('--count <n>', 'CoJs in the burst', positiveInt, 2000)
     .option('--in-flight <n>', 'concurrent submit calls', positiveInt, 50)
     .option('--floor-burst <n>', 'workflows in the floor burst measured in the same run', positiveInt, 1000)
     .option('--bursts <n>', 'bursts of --count one after another, each between two floor bursts (the ratios are the medians; the worker\'s memory is read after each)', positiveInt, 3)
     .option('--workers <n>', 'tisw worker processes, a cluster (the floor keeps one worker)', positiveInt, 1)
+    .addOption(new Option('--acknowledgement <mode>', 'measure one mode only (default: synced, then reply, in one run)').choices([...COJ_ACKNOWLEDGEMENT_MODES]))
     .option('--json', 'print the figures as JSON')
-    .action(async (opts: { count: number; inFlight: number; floorBurst: number; bursts: number; workers: number; json?: boolean }) => {
+    .action(async (opts: { count: number; inFlight: number; floorBurst: number; bursts: number; workers: number; acknowledgement?: CojAcknowledgementMode; json?: boolean }) => {
       const cfg = config();
       quietRuntime(cfg);
-      const figures = await runCojBench(cfg, { count: opts.count, inFlight: opts.inFlight, floorBurst: opts.floorBurst, bursts: opts.bursts, workers: opts.workers, progress: progressBars(opts.json) });
+      const figures = await runCojBench(cfg, {
+        count: opts.count,
+        inFlight: opts.inFlight,
+        floorBurst: opts.floorBurst,
+        bursts: opts.bursts,
+        workers: opts.workers,
+        ...(opts.acknowledgement && { acknowledgements: [opts.acknowledgement] }),
+        progress: progressBars(opts.json),
+      });
       if (opts.json) printJson(figures);
       else printCoj(figures, print);
     });
