@@ -25,7 +25,7 @@ export interface BenchSystem {
   /** The MongoDB database every store of the system uses. */
   database: string;
   /** `env`: more environment for this process alone (e.g. a worker's metrics port). */
-  startTisw(command: 'worker' | 'receivers', env?: NodeJS.ProcessEnv): Child;
+  startTisw(command: 'worker' | 'receivers' | 'receivers --no-tis-sync' | 'tis-sync', env?: NodeJS.ProcessEnv): Child;
   /** Waits until every worker started (and not ended) polls the task queue. */
   waitForWorker(): Promise<void>;
   stop(): Promise<void>;

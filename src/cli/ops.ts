@@ -8,6 +8,7 @@ import { createLogger } from '../config/logger';
 import { startConfiguredCodecServer } from '../adapters/codec-server';
 import { startWorker } from '../worker/worker';
 import { startReceivers } from '../receivers/run';
+import { startConfiguredTisSync } from '../receivers/tis-sync';
 import { checkHealth } from '../client/health';
 import { findStuck, type StuckReport } from '../client/stuck';
 import { probeWorkflowId } from '../shared/probe';
@@ -27,16 +28,31 @@ export function registerOpsCommands(program: Command): void {
 
   program
     .command('receivers')
-    .description('run the reference receivers (the TIS CoJ receiver and the ESR data exporter) until SIGINT/SIGTERM')
-    .action(async () => {
+    .description('run the reference receivers, playing TIS as it runs (the TIS CoJ receiver, the ESR data exporter and, in synced mode, the TIS sync) until SIGINT/SIGTERM')
+    .option('--no-tis-sync', 'without the reference TIS sync (run it on its own with `tisw tis-sync`)')
+    .action(async (opts: { tisSync: boolean }) => {
       const cfg = config();
       const log = createLogger(cfg, 'tisw-receivers');
-      const receivers = await startReceivers(cfg, log);
+      const receivers = await startReceivers(cfg, log, opts.tisSync ? {} : { tisSync: false });
       await receivers.ready;
       log.info('reference receivers running');
       await untilStopped();
       await receivers.stop();
       log.info('reference receivers stopped');
+    });
+
+  program
+    .command('tis-sync')
+    .description("run the reference TIS sync alone (TIS copying each CoJ that TCS stored back onto TSS's profile, as its change data capture and tis-trainee-sync do) until SIGINT/SIGTERM")
+    .action(async () => {
+      const cfg = config();
+      const log = createLogger(cfg, 'tisw-tis-sync');
+      const sync = await startConfiguredTisSync(cfg, log);
+      await sync.ready;
+      log.info('reference TIS sync running');
+      await untilStopped();
+      await sync.stop();
+      log.info('reference TIS sync stopped');
     });
 
   program

@@ -82,8 +82,10 @@ function cpuProfiling(command: string): string[] {
   return dir && command === 'worker' ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
 }
 
+/** `command`: a tisw command with its options, e.g. `receivers --no-tis-sync`; the child is named after the command. */
 export function spawnTisw(command: string, options: SpawnOptions): Child {
-  return spawnChild(options.name ?? command, process.execPath, [...cpuProfiling(command), path.join(PROJECT_ROOT, 'bin', 'tisw.js'), command], options);
+  const [name = command, ...args] = command.split(' ');
+  return spawnChild(options.name ?? name, process.execPath, [...cpuProfiling(name), path.join(PROJECT_ROOT, 'bin', 'tisw.js'), name, ...args], options);
 }
 
 /** Whether a process with this pid exists (signal 0 checks without sending anything). */

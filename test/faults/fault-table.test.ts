@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { cojSettings, submitCoj, type CojSettings } from '../../src/client/coj';
-import { startEsrRequest } from '../../src/client/esr';
+import { esrSettings, startEsrRequest } from '../../src/client/esr';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { acknowledgementSignal, QUEUES } from '../../src/shared/amqp';
 import { cojWorkflowId, type CojSignature, type CojStatus } from '../../src/shared/coj';
@@ -44,7 +44,7 @@ const COJ_TIMINGS = { slaMs: COJ_SLA_MS, resendInitialMs: 30_000, resendMaxMs: 6
 const ESR_TIMINGS: Partial<EsrTimings> = { resendInitialMs: 60_000, resendMaxMs: 120_000, attemptsPerRound: 4 };
 const RECOVERY_LIMIT_MS = 240_000;
 
-const MONITOR_KINDS = ['queue-idle', 'broker-blocked', 'broker-unreachable', 'ack-queue-growing'];
+const MONITOR_KINDS = ['queue-idle', 'broker-blocked', 'broker-unreachable', 'ack-queue-growing', 'coj-sync-stalled'];
 
 interface Fault {
   name: string;
@@ -114,6 +114,17 @@ const FAULTS: Fault[] = [
     },
   },
   {
+    // TIS's change data capture or tis-trainee-sync down: TCS takes every CoJ, nothing comes back to TSS.
+    name: "TIS's sync killed 45 s (> 30 s SLA and stall threshold), restarted",
+    monitorAlerts: ['coj-sync-stalled'],
+    cojsLate: true,
+    async inflict(s) {
+      await s.killTisSync();
+      await sleep(45_000);
+      await s.startTisSync();
+    },
+  },
+  {
     name: 'receivers down 45 s (> 30 s SLA)',
     monitorAlerts: [`queue-idle:${QUEUES.cojSigned}`, `queue-idle:${QUEUES.esrAppFileCommand}`],
     cojsLate: true,
@@ -173,7 +184,8 @@ async function runFault(s: FaultSystem, fault: Fault, index: number): Promise<Ro
   const dueIds = await seedDueRecords(s, runDates);
   const requests: WorkflowHandle[] = [];
   for (const runDate of runDates) {
-    requests.push((await startEsrRequest(s.client, { taskQueue: s.system.config.temporal.taskQueue, runDate, deaneries: [...DEANERIES], timings: ESR_TIMINGS })).handle);
+    const settings = esrSettings(s.system.config); // observed mode, the default
+    requests.push((await startEsrRequest(s.client, { ...settings, runDate, deaneries: [...DEANERIES], timings: { ...settings.timings, ...ESR_TIMINGS } })).handle);
   }
   await until(async () => (await madeFiles(s, runDates)) >= 1, 120_000, 'the backfill under way');
   const signatures = await seedSignedCojs(s.tss, s.tis, COJ_BURST);

@@ -1,8 +1,10 @@
 /**
  * The system the fault table breaks: a throwaway copy of the whole system (bench/bench-system.ts: its own
  * Temporal dev server on a SQLite file, FerretDB on PostgreSQL) on a private RabbitMQ node (never the
- * machine's: other runs and engineers use that one), three `tisw worker` processes and one
- * `tisw receivers`, alerts to a local webhook, and the monitor's thresholds shortened. Every part can be
+ * machine's: other runs and engineers use that one), three `tisw worker` processes, one `tisw receivers`
+ * and one `tisw tis-sync` (so that TIS's sync can fail on its own), in the default acknowledgement modes
+ * (CoJs synced, ESR observed: TIS as it runs), alerts to a local webhook, and the monitor's thresholds
+ * shortened. Every part can be
  * broken and brought back. What it starts is written to the harness's run-state directory, so that the
  * next test run's global setup cleans up after one killed before its teardown.
  */
@@ -26,6 +28,8 @@ export const MONITOR = {
   intervalSeconds: 1,
   /** queue-idle and broker-unreachable hold this long before they alert. */
   idleAfterSeconds: 20,
+  /** CoJs taken by TCS and none synced back for this long raise coj-sync-stalled. */
+  syncStalledAfterSeconds: 30,
   /** ack-queue-growing is not under test here: far above what a burst leaves waiting. */
   ackBacklog: 100_000,
 } as const;
@@ -47,6 +51,8 @@ export interface FaultSystem {
   topUpWorkers(): Promise<void>;
   killReceivers(): Promise<void>;
   startReceivers(): Promise<void>;
+  killTisSync(): Promise<void>;
+  startTisSync(): Promise<void>;
   /** Writes the current pids down for the sweep of a crashed run (call after any restart). */
   recordRunState(): void;
   stop(): Promise<void>;
@@ -66,6 +72,10 @@ export async function startFaultSystem(): Promise<FaultSystem> {
         MONITOR_INTERVAL_SECONDS: String(MONITOR.intervalSeconds),
         MONITOR_IDLE_AFTER_SECONDS: String(MONITOR.idleAfterSeconds),
         MONITOR_ACK_BACKLOG: String(MONITOR.ackBacklog),
+        // The defaults, set because the test harness pins reply mode for the suites of the reply contract.
+        COJ_ACKNOWLEDGEMENT: 'synced',
+        ESR_ACKNOWLEDGEMENT: 'observed',
+        COJ_SYNC_STALLED_AFTER_SECONDS: String(MONITOR.syncStalledAfterSeconds),
         // A publish held back by the memory alarm fails (and is retried) after 2 s instead of 10.
         AMQP_CONFIRM_TIMEOUT_MS: '2000',
       },
@@ -77,11 +87,12 @@ export async function startFaultSystem(): Promise<FaultSystem> {
   const runId = `faults-${process.pid}`;
   const workers: Child[] = [];
   let receivers: Child | undefined;
+  let tisSync: Child | undefined;
   const closers: Array<() => Promise<void>> = [];
   let client: Client | undefined;
 
   const recordRunState = (): void => {
-    const pids = [...system.stack.children, ...workers, ...(receivers ? [receivers] : [])].map((c) => c.pid);
+    const pids = [...system.stack.children, ...workers, ...(receivers ? [receivers] : []), ...(tisSync ? [tisSync] : [])].map((c) => c.pid);
     writeRunState({ runId, ownerPid: process.pid, pids, vhosts: [], namespaces: [], database: system.database, tmpDir: system.tmpDir });
   };
   const stop = async (): Promise<void> => {
@@ -95,7 +106,8 @@ export async function startFaultSystem(): Promise<FaultSystem> {
   try {
     recordRunState();
     for (let i = 0; i < WORKERS; i++) workers.push(system.startTisw('worker'));
-    receivers = system.startTisw('receivers');
+    receivers = system.startTisw('receivers --no-tis-sync');
+    tisSync = system.startTisw('tis-sync');
     recordRunState();
     await system.waitForWorker();
     client = await connectClient(system.config.temporal);
@@ -132,7 +144,15 @@ export async function startFaultSystem(): Promise<FaultSystem> {
         receivers = undefined;
       },
       async startReceivers() {
-        receivers = system.startTisw('receivers');
+        receivers = system.startTisw('receivers --no-tis-sync');
+        recordRunState();
+      },
+      async killTisSync() {
+        await tisSync?.kill();
+        tisSync = undefined;
+      },
+      async startTisSync() {
+        tisSync = system.startTisw('tis-sync');
         recordRunState();
       },
       recordRunState,
