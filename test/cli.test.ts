@@ -8,7 +8,7 @@ describe('the tisw command line', () => {
   const config = testConfig();
 
   it('shows help for every command and exits 0', async () => {
-    for (const args of [['--help'], ['coj', 'submit', '--help'], ['coj', 'status', '--help'], ['health', '--help'], ['bench', 'floor', '--help']]) {
+    for (const args of [['--help'], ['coj', 'submit', '--help'], ['coj', 'status', '--help'], ['health', '--help'], ['bench', 'floor', '--help'], ['bench', 'sync-watch', '--help']]) {
       const { code, stdout } = await tisw(args);
       expect({ args, code }).toEqual({ args, code: 0 });
       expect(stdout).toMatch(/Usage: tisw/);

@@ -1,4 +1,7 @@
-/** `tisw bench floor|coj|esr|reconcile`: the benchmarks (bench/), each printing its figures (beside the floor measured in the same run, where there is one). */
+/**
+ * `tisw bench floor|coj|esr|reconcile|sync-watch`: the benchmarks (bench/). floor, coj and esr print their figures
+ * beside the floor measured in the same run; reconcile and sync-watch time one round of a store-reading job at size.
+ */
 import { Option, type Command } from 'commander';
 import { COJ_ACKNOWLEDGEMENT_MODES, type CojAcknowledgementMode } from '../shared/coj';
 import { quietRuntime } from '../worker/worker';
@@ -6,8 +9,9 @@ import { printFloor, runFloorBench } from '../../bench/floor';
 import { printCoj, runCojBench } from '../../bench/coj';
 import { printEsrBench, runEsrBench } from '../../bench/esr';
 import { printReconcileBench, runReconcileBench } from '../../bench/reconcile';
+import { printSyncWatch, runSyncWatchBench } from '../../bench/sync-watch';
 import { config, print, printJson } from './output';
-import { positiveInt } from './parse';
+import { positiveInt, positiveInts } from './parse';
 import { progressBars } from './progress';
 
 export function registerBenchCommands(program: Command): void {
@@ -86,5 +90,21 @@ export function registerBenchCommands(program: Command): void {
       const figures = await runReconcileBench(config(), { profiles: opts.profiles, unsynced: opts.unsynced, rounds: opts.rounds, progress: progressBars(opts.json) });
       if (opts.json) printJson(figures);
       else printReconcileBench(figures, print);
+    });
+
+  bench
+    .command('sync-watch')
+    .description('one round of the sync watcher (synced mode) with N CoJs waiting on a TSS store of 100,000 profiles, none and all of them synced, on throwaway servers')
+    .addOption(new Option('--sizes <list>', 'numbers of waiting CoJs, comma-separated').argParser(positiveInts).default([100, 1000, 10000], '100,1000,10000'))
+    .option('--profiles <n>', "trainee profiles in TSS's store", positiveInt, 100_000)
+    .option('--rounds <n>', 'rounds per size and case (the median round is printed)', positiveInt, 3)
+    .option('--in-flight <n>', 'runs started at once while making the CoJs wait', positiveInt, 100)
+    .option('--json', 'print the figures as JSON')
+    .action(async (opts: { sizes: number[]; profiles: number; rounds: number; inFlight: number; json?: boolean }) => {
+      const cfg = config();
+      quietRuntime(cfg);
+      const figures = await runSyncWatchBench(cfg, { sizes: opts.sizes, profiles: opts.profiles, rounds: opts.rounds, inFlight: opts.inFlight, progress: progressBars(opts.json) });
+      if (opts.json) printJson(figures);
+      else printSyncWatch(figures, print);
     });
 }

@@ -13,6 +13,11 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** Comma-separated whole numbers of at least 1 (e.g. `100,1000,10000`). */
+export function positiveInts(value: string): number[] {
+  return value.split(',').map((v) => positiveInt(v.trim()));
+}
+
 export function portNumber(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError(`expected a port number from 0 to 65535, got "${value}"`);

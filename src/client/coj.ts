@@ -12,7 +12,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../config/config';
-import { cojSignatureSignal, cojStatusQuery, cojWorkflowId, type CojAcknowledgementMode, type CojSignature, type CojStatus, type CojTimings } from '../shared/coj';
+import { cojSignatureSignal, cojStatusQuery, cojWorkflowId, type CojAcknowledgementMode, type CojSignature, type CojStage, type CojStatus, type CojTimings } from '../shared/coj';
 import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 import { cojVersion, describeIssues, isoInstant, programmeMembershipTisId, traineeTisId } from '../shared/messages';
 import { InvalidInputError, TiswError } from '../shared/errors';
@@ -90,13 +90,23 @@ function signalWithStart(client: Client, { taskQueue, timings, acknowledgement }
     args: [{ signature, timings, acknowledgement }],
     signal: cojSignatureSignal,
     signalArgs: [signature],
+    ...cojRunVisibility(signature, 'publishing'),
+  });
+}
+
+/**
+ * What visibility shows of a CoJ run from its start: the signature in its memo, and the search attributes
+ * the sync watcher, `tisw stuck` and the Temporal UI filter on. The run updates TisStage as it goes.
+ */
+export function cojRunVisibility(signature: CojSignature, stage: CojStage): { memo: { signedAt: string }; typedSearchAttributes: TypedSearchAttributes } {
+  return {
     memo: { signedAt: signature.signedAt },
     typedSearchAttributes: new TypedSearchAttributes([
       { key: SEARCH_ATTRIBUTES.programmeMembership, value: signature.programmeMembershipTisId },
       { key: SEARCH_ATTRIBUTES.trainee, value: signature.traineeTisId },
-      { key: SEARCH_ATTRIBUTES.stage, value: 'publishing' },
+      { key: SEARCH_ATTRIBUTES.stage, value: stage },
     ]),
-  });
+  };
 }
 
 /** The run's own state (running or closed), through its status query. */
