@@ -149,7 +149,12 @@ export async function seedDemo(config: Config, client: Client, options: DemoOpti
     say(`  CoJ rejected        ${list(`TisStage="rejected"`)}`);
     say(`  the ESR run         ${list(`TisRunDate="${runDate}"`)}`);
   }
-  say(`demo: or \`npx tisw coj status ${submitted[0]?.programmeMembershipTisId ?? ''}\`; this data directory is marked (${markerFile}), so it is not seeded again: delete that file to seed again`);
+  const how =
+    config.coj.acknowledgement === 'synced'
+      ? "acknowledged as TIS does it today: TCS stores each, sends nothing back, and TIS's sync copies it onto TSS's profile with syncedAt, which the sync watcher sees (the unknown one is dead-lettered by TCS's queue and ends rejected)"
+      : "acknowledged by the receiver's reply, then syncedAt written to TSS's store";
+  say(`demo: the CoJs are ${how}`);
+  say(`demo: or \`npx tisw coj status ${submitted[0]?.programmeMembershipTisId ?? ''}\` (its acknowledgementMode and acknowledgement say how); this data directory is marked (${markerFile}), so it is not seeded again: delete that file to seed again`);
   return {
     outcome: 'seeded',
     markerFile,
