@@ -42,4 +42,6 @@ export interface MonitorState {
   episodes: MonitorEpisode[];
   /** Last seen ready count per queue, for "no progress". */
   lastReady: Record<string, number>;
+  /** Synced mode: since when TCS's queue has had consumers at every check (absent: it has none now). */
+  tcsConsumingSince?: string;
 }

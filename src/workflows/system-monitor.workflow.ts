@@ -38,7 +38,12 @@ export async function systemMonitorWorkflow(state: MonitorState): Promise<void> 
     const stalledAfterMs = settings.cojSyncStalledAfterMs;
     const sync = stalledAfterMs !== undefined && observation.reachable ? await observeCojSync(stalledAfterMs).catch(() => undefined) : undefined;
     const now = Date.now();
-    const present = [...conditions(observation, state), ...(sync && stalledAfterMs !== undefined ? syncStalled(sync, observation, stalledAfterMs) : [])];
+    if (stalledAfterMs !== undefined) {
+      const consumed = (observation.queues.find((q) => q.queue === QUEUES.cojSigned)?.consumers ?? 0) > 0;
+      if (!consumed) delete state.tcsConsumingSince;
+      else state.tcsConsumingSince ??= new Date(now).toISOString();
+    }
+    const present = [...conditions(observation, state), ...(sync && stalledAfterMs !== undefined ? syncStalled(sync, state, now, stalledAfterMs) : [])];
     for (const condition of present) {
       let episode = state.episodes.find((e) => e.key === condition.key);
       if (!episode) {
@@ -107,10 +112,14 @@ function conditions(o: Observation, { settings, lastReady }: MonitorState): Cond
   return found;
 }
 
-/** The threshold is in the observation (waiting that long, none acknowledged for as long), so it alerts at once. */
-function syncStalled(sync: CojSyncObservation, o: Observation, stalledAfterMs: number): Condition[] {
-  const tcs = o.queues.find((q) => q.queue === QUEUES.cojSigned);
-  if (!(sync.waitingLong > 0 && sync.acknowledgedRecently === 0 && tcs && tcs.consumers > 0)) return [];
+/**
+ * The threshold is in the facts (TCS consuming that long, CoJs waiting that long, none acknowledged for as
+ * long), so it alerts at once. TCS must have been consuming for the whole threshold: after a TCS outage the
+ * CoJs it takes back have waited long and none was acknowledged meanwhile, and the sync needs its time.
+ */
+function syncStalled(sync: CojSyncObservation, { tcsConsumingSince }: MonitorState, now: number, stalledAfterMs: number): Condition[] {
+  const consumingLong = tcsConsumingSince !== undefined && now - Date.parse(tcsConsumingSince) >= stalledAfterMs;
+  if (!(sync.waitingLong > 0 && sync.acknowledgedRecently === 0 && consumingLong)) return [];
   const minutes = Math.round(stalledAfterMs / 6000) / 10;
   return [
     {
@@ -119,7 +128,7 @@ function syncStalled(sync: CojSyncObservation, o: Observation, stalledAfterMs: n
       alert: {
         kind: 'coj-sync-stalled',
         summary: `${sync.waitingLong} CoJ(s) taken by TCS's queue wait for TIS's sync back to TSS for over ${minutes} min, and none was synced in that time: TIS's change data capture or tis-trainee-sync is down (or TCS rejects them and its queue does not dead-letter)`,
-        details: { waiting: sync.waitingLong, consumers: tcs.consumers, stalledAfterMs },
+        details: { waiting: sync.waitingLong, tcsConsumingSince, stalledAfterMs },
       },
     },
   ];
