@@ -20,7 +20,7 @@ import { cojSettings, submitCoj } from '../src/client/coj';
 import { COJ_ACKNOWLEDGEMENT_MODES, cojWorkflowId, type CojAcknowledgementMode, type CojSignature, type CojStatus } from '../src/shared/coj';
 import { cpuText, floorProcesses, measureFloor, measureFloorBurst, type CpuCost, type FloorBurst, type FloorFigures } from './floor';
 import { cpuMsPer, readCpu, SHARED_SERVERS, type ProcessGroup } from './cpu';
-import { latency, median, parsePrometheus, pool, round, type Latency, type ProgressBars } from './measure';
+import { latency, median, parsePrometheus, pool, round, type Latency, type PrometheusSample, type ProgressBars } from './measure';
 import { memoryOf, startBenchSystem } from './bench-system';
 import { freePort } from '../src/local/ports';
 
@@ -279,15 +279,19 @@ async function measureMode(mode: CojAcknowledgementMode, ctx: ModeContext): Prom
   }
 }
 
+/** Every worker's metrics samples (each serves its own /metrics), one list. */
+async function workersSamples(metricsPorts: number[]): Promise<PrometheusSample[]> {
+  const pages = await Promise.all(metricsPorts.map(async (port) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text()));
+  return pages.flatMap(parsePrometheus);
+}
+
 /** The sync watcher's metrics, summed over the workers (the watcher's rounds run on whichever worker takes them). */
 async function syncWatcherMetricsOf(metricsPorts: number[]): Promise<{ rounds: number; roundSeconds: number; cpuSeconds: number }> {
   const totals = { rounds: 0, roundSeconds: 0, cpuSeconds: 0 };
-  for (const port of metricsPorts) {
-    for (const { name, value } of parsePrometheus(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())) {
-      if (name === 'tisw_coj_sync_watch_round_seconds_count') totals.rounds += value;
-      if (name === 'tisw_coj_sync_watch_round_seconds_sum') totals.roundSeconds += value;
-      if (name === 'tisw_coj_sync_watch_cpu_seconds_total') totals.cpuSeconds += value;
-    }
+  for (const { name, value } of await workersSamples(metricsPorts)) {
+    if (name === 'tisw_coj_sync_watch_round_seconds_count') totals.rounds += value;
+    if (name === 'tisw_coj_sync_watch_round_seconds_sum') totals.roundSeconds += value;
+    if (name === 'tisw_coj_sync_watch_cpu_seconds_total') totals.cpuSeconds += value;
   }
   return totals;
 }
@@ -295,12 +299,10 @@ async function syncWatcherMetricsOf(metricsPorts: number[]): Promise<{ rounds: n
 /** Sums the workers' tisw_replies_total for CoJ replies by how they were handed over. */
 async function cojRepliesOf(metricsPorts: number[]): Promise<{ inWorker: number; bySignal: number }> {
   const totals = { inWorker: 0, bySignal: 0 };
-  for (const port of metricsPorts) {
-    for (const { name, labels, value } of parsePrometheus(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())) {
-      if (name !== 'tisw_replies_total' || labels.job !== 'coj') continue;
-      if (labels.result === 'handed-over-in-process') totals.inWorker += value;
-      else if (labels.result === 'handed-over') totals.bySignal += value;
-    }
+  for (const { name, labels, value } of await workersSamples(metricsPorts)) {
+    if (name !== 'tisw_replies_total' || labels.job !== 'coj') continue;
+    if (labels.result === 'handed-over-in-process') totals.inWorker += value;
+    else if (labels.result === 'handed-over') totals.bySignal += value;
   }
   return totals;
 }

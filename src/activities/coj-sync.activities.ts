@@ -6,10 +6,11 @@
  * TSS's key, never a read per CoJ.
  */
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { signalAcknowledgement } from '../adapters/temporal';
 import type { TssStore } from '../adapters/tss-store';
 import { cojAcknowledgedTotal, cojSubmissionToAcknowledgementSeconds, cojSyncWatchCpuSecondsTotal, cojSyncWatchRoundSeconds } from '../adapters/metrics';
-import { acknowledgementSignal, type Acknowledgement } from '../shared/amqp';
+import type { Acknowledgement } from '../shared/amqp';
 import type { CojSyncRound, CojSyncSource } from '../shared/coj';
 import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 
@@ -44,7 +45,11 @@ export function createCojSyncActivities({ client, tssStore }: CojSyncDeps) {
       const waiting = await listWaitingCojs(client, activityInfo().taskQueue);
       const listed = Date.now();
       const byTrainee = new Map<string, WaitingCoj[]>();
-      for (const w of waiting) byTrainee.set(w.traineeTisId, [...(byTrainee.get(w.traineeTisId) ?? []), w]);
+      for (const w of waiting) {
+        const runs = byTrainee.get(w.traineeTisId);
+        if (runs) runs.push(w);
+        else byTrainee.set(w.traineeTisId, [w]);
+      }
 
       const trainees = [...byTrainee.keys()];
       const synced: Array<{ run: WaitingCoj; syncedAt: string }> = [];
@@ -99,12 +104,7 @@ async function listWaitingCojs(client: Client, taskQueue: string): Promise<Waiti
  */
 export async function handOverSync(client: Client, run: { workflowId: string; programmeMembershipTisId: string; signedAt: string; startTime?: Date }, syncedAt: string, source: CojSyncSource): Promise<boolean> {
   const acknowledgement: Acknowledgement = { status: 'ok', result: { programmeMembershipTisId: run.programmeMembershipTisId, signedAt: run.signedAt, syncedAt, source } };
-  try {
-    await client.workflow.getHandle(run.workflowId).signal(acknowledgementSignal, acknowledgement);
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return false;
-    throw err;
-  }
+  if (!(await signalAcknowledgement(client, run.workflowId, acknowledgement))) return false;
   cojAcknowledgedTotal.inc({ outcome: 'synced-by-tis' });
   if (run.startTime) cojSubmissionToAcknowledgementSeconds.observe((Date.now() - run.startTime.getTime()) / 1000);
   return true;

@@ -3,13 +3,14 @@
  * namespace, TLS or mTLS, Temporal Cloud API key, all from the config loader.
  */
 import fs from 'node:fs';
-import { Client, Connection, type ConnectionLike, type ConnectionOptions } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError, type ConnectionLike, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { DataConverter, SearchAttributeType } from '@temporalio/common';
 import { AesGcmPayloadCodec } from './payload-codec';
 import { temporal as proto } from '@temporalio/proto';
 import type { Config } from '../config/config';
 import { SEARCH_ATTRIBUTES } from '../shared/temporal';
+import { acknowledgementSignal, type Acknowledgement } from '../shared/amqp';
 
 type TemporalConfig = Config['temporal'];
 
@@ -111,4 +112,20 @@ export async function pollerIdentities(client: Client, namespace: string, taskQu
   const alive = (p: { lastAccessTime?: { seconds?: unknown } | null }): boolean => Date.now() - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < 120_000;
   const identities = Object.values(response.versionsInfo ?? {}).flatMap((v) => Object.values(v.typesInfo ?? {}).flatMap((t) => (t.pollers ?? []).filter(alive).map((p) => p.identity ?? '')));
   return [...new Set(identities)].filter(Boolean);
+}
+
+/**
+ * Hands an acknowledgement to the run waiting for it, as a signal: the one way every source does it (the
+ * acknowledgement listener, the sync watcher, COJ_RECEIVED and TCS's rejections). False when no such run is
+ * open (it finished, or never was): late and duplicate acknowledgements are harmless. Any other failure
+ * (Temporal unreachable or overloaded) throws, so that the caller's message goes back to its queue.
+ */
+export async function signalAcknowledgement(client: Client, workflowId: string, acknowledgement: Acknowledgement): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(workflowId).signal(acknowledgementSignal, acknowledgement);
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
 }

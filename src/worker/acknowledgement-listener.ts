@@ -10,13 +10,13 @@
  * reply contains can crash the listener.
  */
 import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from '../config/logger';
 import { readJsonMessage, startConsumer, type Consumer } from '../adapters/amqp-consumer';
 import { esrAppFilesTotal, esrRecordsExportedTotal, repliesTotal } from '../adapters/metrics';
 import type { QueueSpec } from '../adapters/amqp-topology';
-import { acknowledgementSignal, deadLetterQueue, QUEUES, type Acknowledgement } from '../shared/amqp';
+import { signalAcknowledgement } from '../adapters/temporal';
+import { deadLetterQueue, QUEUES, type Acknowledgement } from '../shared/amqp';
 import type { WorkerReplies } from './worker-replies';
 import { describeIssues, REPLY_SCHEMAS } from '../shared/messages';
 
@@ -81,16 +81,12 @@ async function handOver(message: ConsumeMessage, { client, workerReplies }: List
   const acknowledgement: Acknowledgement =
     status === 'ok' ? { status, result: rest } : { status, reason: String(rest.reason), result: rest };
   if (workerReplies?.offer(correlationId, acknowledgement)) return { kind: 'done', result: 'handed-over-in-process', status };
-  try {
-    await client.workflow.getHandle(correlationId).signal(acknowledgementSignal, acknowledgement);
-    log.debug({ workflowId: correlationId, status }, 'acknowledgement handed over');
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) {
-      log.info({ workflowId: correlationId, status }, 'acknowledgement for a workflow that does not exist or has finished: dropped');
-      return { kind: 'done', result: 'dropped', status };
-    }
-    throw err; // Temporal unreachable or overloaded: requeue, it comes back
+  // Temporal unreachable or overloaded: this throws, and the reply is requeued and comes back.
+  if (!(await signalAcknowledgement(client, correlationId, acknowledgement))) {
+    log.info({ workflowId: correlationId, status }, 'acknowledgement for a workflow that does not exist or has finished: dropped');
+    return { kind: 'done', result: 'dropped', status };
   }
+  log.debug({ workflowId: correlationId, status }, 'acknowledgement handed over');
   if (status === 'ok' && correlationId.startsWith('esr-')) {
     // An app file the exporter made (a duplicate reply counts again: the run ignores it, the rate is what matters here).
     const deanery = typeof rest.deanery === 'string' ? rest.deanery : 'unknown';

@@ -11,12 +11,12 @@
  * hand-over, so while Temporal is unreachable it goes back to the queue.
  */
 import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from '../config/logger';
 import { readJsonMessage, startConsumer, type Consumer, type Outcome } from '../adapters/amqp-consumer';
 import { handOverSync } from '../activities/coj-sync.activities';
-import { acknowledgementSignal, type Acknowledgement } from '../shared/amqp';
+import { signalAcknowledgement } from '../adapters/temporal';
+import type { Acknowledgement } from '../shared/amqp';
 import { cojWorkflowId } from '../shared/coj';
 import { cojReceivedEvent, cojSignedEvent, describeIssues } from '../shared/messages';
 
@@ -67,12 +67,7 @@ async function takeRejection(message: ConsumeMessage, client: Client, log: Logge
   const reason = `TCS rejected the CoJ without requeue (dead-lettered${from ? ` from ${from}` : ''}): TCS rejects an unknown programme membership this way; see TCS's log for the cause`;
   const acknowledgement: Acknowledgement = { status: 'rejected', reason, result: { programmeMembershipTisId, signedAt: conditionsOfJoining.signedAt, source: 'tcs-rejections' } };
   const workflowId = cojWorkflowId(programmeMembershipTisId);
-  try {
-    await client.workflow.getHandle(workflowId).signal(acknowledgementSignal, acknowledgement);
-  } catch (err) {
-    if (!(err instanceof WorkflowNotFoundError)) throw err; // Temporal unreachable: it comes back
-    log.info({ workflowId }, 'a rejection for a run that has closed: dropped');
-  }
+  if (!(await signalAcknowledgement(client, workflowId, acknowledgement))) log.info({ workflowId }, 'a rejection for a run that has closed: dropped');
   return { kind: 'done' };
 }
 

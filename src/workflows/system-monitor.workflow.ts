@@ -7,8 +7,8 @@
  *   - broker-blocked: the broker holds publishes back (a memory or disk alarm);
  *   - broker-unreachable: no connection to the broker;
  *   - ack-queue-growing: more than the backlog of replies waiting for the listener;
- *   - coj-sync-stalled (synced mode): CoJs taken by TCS (its queue has consumers) waiting longer than the
- *     threshold, and none acknowledged for as long: TIS's change data capture or its sync back to TSS is
+ *   - coj-sync-stalled (synced mode): CoJs waiting longer than the threshold while TCS's queue has had
+ *     consumers at every check for as long, and none acknowledged in that time: TIS's change data capture or its sync back to TSS is
  *     down, so nothing comes back however often we resend.
  * A condition that holds long enough raises one alert; when it ends, one "resolved". One alert per
  * episode, not one per check.
