@@ -6,7 +6,7 @@
  *   that no due TO_EXPORT record is left (else a new command, a new file). The acknowledgement is, on the
  *   reply contract, the exporter's reply (a signal), followed by the check; `observed` (TIS's exporter
  *   sends no reply), the command's file recorded in the exporter's store, read with the check in one
- *   poll every observeIntervalMs. A deanery that keeps failing raises an alert naming it and the reason;
+ *   poll, 0.5 s after the publish and then at doubling intervals up to observeIntervalMs. A deanery that keeps failing raises an alert naming it and the reason;
  *   the run moves on and comes back to it after a pause, and ends only when every deanery has its file.
  *
  * - esrLaneWorkflow: THE ONE LANE. A single long-lived workflow with a fixed id (ESR_LANE_WORKFLOW_ID)
@@ -117,8 +117,8 @@ export async function esrRunWorkflow(request: EsrRunRequest): Promise<EsrRunStat
   let readFailure: string | undefined;
 
   /**
-   * `observed` mode's wait: reads the exporter's store every observeIntervalMs, up to `ms`; true once the
-   * command's file is there. A read that fails is shown as the deanery's last failure, and the next read
+   * `observed` mode's wait: reads the exporter's store (0.5 s, then doubling up to observeIntervalMs), for
+   * up to `ms`; true once the command's file is there. A read that fails is shown as the deanery's last failure, and the next read
    * tries again.
    */
   const observe = async (d: EsrDeaneryStatus, command: AppFileCommand, ms: number): Promise<boolean> => {
