@@ -2,11 +2,13 @@
  * `tisw bench coj`: N signed CoJs (default 2,000) submitted as a burst against a throwaway copy of the
  * local system (bench-system.ts), each delivered to the reference TIS receiver and acknowledged, in each
  * acknowledgement mode asked for (default both, one after the other in one run):
- *   - synced: TCS stores it, the reference TIS sync copies it back onto TSS's profile (lag 0 here), the
- *     sync watcher (every second here) sees it and signals the run;
+ *   - synced: TCS stores it, the reference TIS sync copies it back onto TSS's profile (lag 0 here), and the
+ *     first publish, waiting in the worker, sees it there (or, past its wait, the sync watcher, every second
+ *     here, sees it and signals the run);
  *   - reply: TCS replies, and the run writes syncedAt itself.
  * Prints CoJs acknowledged per second, p50/p95/p99 from submission to syncedAt, the worker process's memory
- * across the bursts, in synced mode the watcher's rounds and their share of the workers' processor time, and
+ * across the bursts, how the acknowledgements reached the runs (in the worker, or signalled), in synced
+ * mode the watcher's rounds and their share of the workers' processor time, and
  * the floor measured in the same run on the same servers, with the ratios. Targets: the CoJ rate at least
  * 0.8 x the one-activity workflow rate in synced mode, 0.9 x in reply mode.
  */
@@ -79,10 +81,11 @@ export interface CojModeFigures {
   /** The workers' RSS (their sum, with several) before the bursts and after each; growth per CoJ in the last burst (0 when memory is flat). */
   workerMemoryMiB: { beforeBursts: number; afterBurst: number[]; peak: number; growthKiBPerCojInLastBurst: number };
   /**
-   * How TIS's replies to the run's CoJs (warm-up included) reached their runs, from the workers' own
-   * tisw_replies_total: handed to the publish waiting in the worker, or signalled (none in synced mode).
+   * How the acknowledgements of the run's CoJs (warm-up included) reached their runs: handed to the publish
+   * waiting in the worker, or signalled; from the workers' own tisw_replies_total (reply mode) or
+   * tisw_coj_syncs_total (synced mode).
    */
-  cojReplies: { inWorker: number; bySignal: number };
+  handOvers: { inWorker: number; bySignal: number };
   /** Synced mode only. */
   syncWatcher?: SyncWatcherFigures;
   ratios: {
@@ -258,7 +261,7 @@ async function measureMode(mode: CojAcknowledgementMode, ctx: ModeContext): Prom
       bursts: burstFigures,
       submissionToAcknowledged,
       workerMemoryMiB: { ...memory, growthKiBPerCojInLastBurst: round((((memory.afterBurst.at(-1) as number) - rssBeforeLast) * 1024) / options.count) },
-      cojReplies: await cojRepliesOf(metricsPorts),
+      handOvers: await handOversOf(mode, metricsPorts),
       ...(mode === 'synced' && {
         syncWatcher: {
           intervalMs: Number(MODE_ENV.synced.COJ_SYNC_WATCH_SECONDS) * 1000,
@@ -296,13 +299,18 @@ async function syncWatcherMetricsOf(metricsPorts: number[]): Promise<{ rounds: n
   return totals;
 }
 
-/** Sums the workers' tisw_replies_total for CoJ replies by how they were handed over. */
-async function cojRepliesOf(metricsPorts: number[]): Promise<{ inWorker: number; bySignal: number }> {
+/** Sums the workers' counts of the mode's acknowledgements by how they were handed over (CojModeFigures.handOvers). */
+async function handOversOf(mode: CojAcknowledgementMode, metricsPorts: number[]): Promise<{ inWorker: number; bySignal: number }> {
   const totals = { inWorker: 0, bySignal: 0 };
   for (const { name, labels, value } of await workersSamples(metricsPorts)) {
-    if (name !== 'tisw_replies_total' || labels.job !== 'coj') continue;
-    if (labels.result === 'handed-over-in-process') totals.inWorker += value;
-    else if (labels.result === 'handed-over') totals.bySignal += value;
+    if (mode === 'reply' && name === 'tisw_replies_total' && labels.job === 'coj') {
+      if (labels.result === 'handed-over-in-process') totals.inWorker += value;
+      else if (labels.result === 'handed-over') totals.bySignal += value;
+    }
+    if (mode === 'synced' && name === 'tisw_coj_syncs_total') {
+      if (labels.path === 'in-worker') totals.inWorker += value;
+      else if (labels.path === 'signal') totals.bySignal += value;
+    }
   }
   return totals;
 }
@@ -332,10 +340,9 @@ export function printCoj(f: CojBenchFigures, print: (line: string) => void): voi
     print(`  CoJs acknowledged per second        ${m.cojsAcknowledgedPerSecond} (median of the bursts: ${m.bursts.map((b) => b.perSecond).join(', ')}/s)`);
     print(`  submission -> acknowledged          ${lat(m.submissionToAcknowledged)} (first burst)`);
     print(`  processor time per CoJ              ${cpuText((m.bursts[0] as CojBurstFigures).cpuMsPerCoj)} (first burst)`);
-    if (m.acknowledgement === 'reply') {
-      const replies = m.cojReplies.inWorker + m.cojReplies.bySignal;
-      print(`  CoJ replies                         ${m.cojReplies.inWorker} of ${replies} handed to the publish waiting in the worker, ${m.cojReplies.bySignal} signalled (warm-up included)`);
-    }
+    const handedOver = m.handOvers.inWorker + m.handOvers.bySignal;
+    const what = m.acknowledgement === 'reply' ? 'CoJ replies' : 'CoJs synced by TIS';
+    print(`  ${what.padEnd(36)}${m.handOvers.inWorker} of ${handedOver} handed to the publish waiting in the worker, ${m.handOvers.bySignal} signalled (warm-up included)`);
     const w = m.syncWatcher;
     if (w) print(`  sync watcher                        ${w.rounds} rounds, ${w.roundsMs} ms in all; worker processor time while they ran ≤ ${w.cpuMsUpperBound} ms, ≤ ${round(w.shareOfWorkerCpu * 100, 1)}% of the workers'`);
     print(`  worker RSS (MiB)                    before ${mem.beforeBursts}, after each burst ${mem.afterBurst.join(', ')}, peak ${mem.peak}; growth in the last burst: ${mem.growthKiBPerCojInLastBurst} KiB per CoJ`);

@@ -1,8 +1,9 @@
 /**
  * A burst in synced mode, as TIS runs: 1,000 signed CoJs submitted at once, each stored by the reference
  * receiver (TCS), copied back onto TSS's profile by the reference TIS sync with no lag, and seen synced by
- * the one sync watcher. Each must be acknowledged once: one completed run, one CoJ in TIS's store, the
- * syncedAt the run reports being the profile's, and TIS's sync having handled each once.
+ * the publishes waiting in the worker (WorkerSyncs) or, past their wait, by the one sync watcher. Each must
+ * be acknowledged once: one completed run, one CoJ in TIS's store, the syncedAt the run reports being the
+ * profile's, and TIS's sync having handled each once.
  */
 import type { Client } from '@temporalio/client';
 import type { TssStore } from '../src/adapters/tss-store';

@@ -35,7 +35,8 @@ describe('CoJ submission in synced mode: acknowledged by TIS syncing it back to 
   beforeAll(async () => {
     webhook = await startWebhookReceiver();
     const base = testConfig();
-    config = { ...base, alerts: { webhookUrl: webhook.url }, coj: { ...base.coj, acknowledgement: 'synced', syncWatchIntervalMs: 300 }, local: { ...base.local, tisSyncLagMs: 0 } };
+    // No wait in the worker (COJ_SYNC_WAIT_SECONDS=0) but in the test of that path: these test the watcher and TIS's queues.
+    config = { ...base, alerts: { webhookUrl: webhook.url }, coj: { ...base.coj, acknowledgement: 'synced', syncWatchIntervalMs: 300, syncWaitMs: 0 }, local: { ...base.local, tisSyncLagMs: 0 } };
     expect(config.coj.rejectionsQueue).toBeDefined(); // the harness plays TIS's dead-letter policy
     settings = { ...cojSettings(config), timings: { ...cojSettings(config).timings, resendInitialMs: 1000, resendMaxMs: 2000 } };
     stores = await openCojStores(config);
@@ -51,14 +52,17 @@ describe('CoJ submission in synced mode: acknowledged by TIS syncing it back to 
    * A worker (with the tis-events listener), the watcher and the reference receivers, as the cluster runs
    * them; `tisSync` false: without the reference TIS sync, the test syncing back itself.
    */
-  async function withSystem<T>(fn: () => Promise<T>, { tisSync = false }: { tisSync?: boolean } = {}): Promise<T> {
+  async function withSystem<T>(fn: () => Promise<T>, { tisSync = false, syncWaitMs = 0 }: { tisSync?: boolean; syncWaitMs?: number } = {}): Promise<T> {
     const receivers = await startReceivers(config, testLogger(config), { tisSync });
     await receivers.ready;
     try {
-      return await withWorker(async () => {
-        await ensureSyncWatcher(client, config);
-        return fn();
-      }, config);
+      return await withWorker(
+        async () => {
+          await ensureSyncWatcher(client, config);
+          return fn();
+        },
+        { ...config, coj: { ...config.coj, syncWaitMs } },
+      );
     } finally {
       await receivers.stop();
     }
@@ -141,6 +145,30 @@ describe('CoJ submission in synced mode: acknowledged by TIS syncing it back to 
     });
     // Nothing of ours wrote the profile: syncedAt is the one TIS's sync wrote.
     expect((await tss.findCoj(s.programmeMembershipTisId))?.syncedAt).toBe((await result(s)).syncedAt);
+  });
+
+  it('takes a quick sync in the worker, while the first publish waits: one workflow task, no signal', async () => {
+    const s = await signed(tss, tis, newSignature());
+    const quick = { ...settings, timings: { ...settings.timings, resendInitialMs: 30_000, resendMaxMs: 60_000 } }; // the wait may last its 5 s
+    let syncedAt: Date | undefined;
+    const status = await withSystem(
+      async () => {
+        await submitCoj(client, quick, s);
+        await storedByTis(s);
+        syncedAt = await syncBack(s);
+        return result(s);
+      },
+      { syncWaitMs: 5000 },
+    );
+    expect(status).toMatchObject({ stage: 'acknowledged', acknowledgement: 'synced', attempts: 1, syncedAt: syncedAt?.toISOString() });
+    const events = (await client.workflow.getHandle(cojWorkflowId(s.programmeMembershipTisId)).fetchHistory()).events ?? [];
+    expect(events.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'acknowledgement')).toHaveLength(0);
+    expect(events.filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(1);
+    const stagesShown = events.flatMap((e) => {
+      const stage = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.TisStage?.data;
+      return stage ? [JSON.parse(Buffer.from(stage).toString()) as string] : [];
+    });
+    expect(stagesShown).toEqual(['acknowledged']); // never shown waiting
   });
 
   it('resends while the sync lags past the resend interval, and TIS stores the CoJ once', async () => {

@@ -22,8 +22,8 @@ describe('WorkerReplies', () => {
   it('hands the awaited reply to the waiting publish, even one that comes before the confirm', async () => {
     const replies = listening();
     const expected = replies.expect('coj-1', sameSignature);
-    expect(replies.offer('coj-1', ok())).toBe(true); // before reply() is asked: TIS was quicker than the broker's confirm
-    await expect(expected?.reply()).resolves.toEqual(ok());
+    expect(replies.offer('coj-1', ok())).toBe(true); // before answer() is asked: TIS was quicker than the broker's confirm
+    await expect(expected?.answer()).resolves.toEqual(ok());
     expect(replies.waitingCount).toBe(0);
   });
 
@@ -32,18 +32,18 @@ describe('WorkerReplies', () => {
     const expected = replies.expect('coj-1', sameSignature);
     expect(replies.offer('coj-2', ok())).toBe(false);
     expect(replies.offer('coj-1', ok('2026-01-04T09:30:00.000Z'))).toBe(false);
-    await expect(expected?.reply()).resolves.toBeUndefined();
+    await expect(expected?.answer()).resolves.toBeUndefined();
   });
 
   it('gives up after the configured wait, or sooner at the deadline the workflow sets', async () => {
     const replies = listening(120_000); // longer than jest lets a test run (60 s): only the deadline can end this wait
-    await expect(replies.expect('coj-1', sameSignature, Date.now() + 100)?.reply()).resolves.toBeUndefined();
+    await expect(replies.expect('coj-1', sameSignature, Date.now() + 100)?.answer()).resolves.toBeUndefined();
     expect(replies.expect('coj-2', sameSignature, Date.now() - 1)).toBeUndefined(); // the deadline has passed: no wait at all
   });
 
   it('stops waiting once a wait went unanswered, until a reply comes again (TIS down: no workflow task held for nothing)', async () => {
     const replies = listening(20);
-    await expect(replies.expect('coj-1', sameSignature)?.reply()).resolves.toBeUndefined();
+    await expect(replies.expect('coj-1', sameSignature)?.answer()).resolves.toBeUndefined();
     expect(replies.expect('coj-2', sameSignature)).toBeUndefined();
     expect(replies.offer('coj-1', ok())).toBe(false); // a late reply: for the signal path, but TIS is alive
     expect(replies.expect('coj-3', sameSignature)).toBeDefined();
@@ -64,12 +64,12 @@ describe('WorkerReplies', () => {
     const replies = listening();
     const cancelled = replies.expect('coj-1', sameSignature);
     cancelled?.cancel();
-    await expect(cancelled?.reply()).resolves.toBeUndefined();
+    await expect(cancelled?.answer()).resolves.toBeUndefined();
     const first = replies.expect('coj-2', sameSignature);
     const retry = replies.expect('coj-2', sameSignature);
-    await expect(first?.reply()).resolves.toBeUndefined();
+    await expect(first?.answer()).resolves.toBeUndefined();
     expect(replies.offer('coj-2', ok())).toBe(true);
-    await expect(retry?.reply()).resolves.toEqual(ok());
+    await expect(retry?.answer()).resolves.toEqual(ok());
   });
 });
 

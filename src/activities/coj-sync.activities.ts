@@ -9,9 +9,8 @@ import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { signalAcknowledgement } from '../adapters/temporal';
 import type { TssStore } from '../adapters/tss-store';
-import { cojAcknowledgedTotal, cojSubmissionToAcknowledgementSeconds, cojSyncWatchCpuSecondsTotal, cojSyncWatchRoundSeconds } from '../adapters/metrics';
-import type { Acknowledgement } from '../shared/amqp';
-import type { CojSyncRound, CojSyncSource } from '../shared/coj';
+import { countSync, cojSyncWatchCpuSecondsTotal, cojSyncWatchRoundSeconds } from '../adapters/metrics';
+import { showsSynced, syncedAcknowledgement, type CojSyncRound, type CojSyncSource } from '../shared/coj';
 import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 
 export interface CojSyncDeps {
@@ -60,9 +59,8 @@ export function createCojSyncActivities({ client, tssStore }: CojSyncDeps) {
         batches++;
         profilesRead += new Set(cojs.map((c) => c.traineeTisId)).size;
         for (const coj of cojs) {
-          // This signature, synced: the rule of domain.md (same signedAt; syncedAt set, perhaps an earlier signature's).
           const run = byTrainee.get(coj.traineeTisId)?.find((w) => w.programmeMembershipTisId === coj.programmeMembershipTisId);
-          if (run && coj.syncedAt !== null && Date.parse(coj.signedAt) === Date.parse(run.signedAt)) synced.push({ run, syncedAt: coj.syncedAt });
+          if (run && showsSynced(coj, run.signedAt)) synced.push({ run, syncedAt: coj.syncedAt });
         }
         heartbeat();
       }
@@ -103,10 +101,8 @@ async function listWaitingCojs(client: Client, taskQueue: string): Promise<Waiti
  * so two sources, or two rounds, never act twice.
  */
 export async function handOverSync(client: Client, run: { workflowId: string; programmeMembershipTisId: string; signedAt: string; startTime?: Date }, syncedAt: string, source: CojSyncSource): Promise<boolean> {
-  const acknowledgement: Acknowledgement = { status: 'ok', result: { programmeMembershipTisId: run.programmeMembershipTisId, signedAt: run.signedAt, syncedAt, source } };
-  if (!(await signalAcknowledgement(client, run.workflowId, acknowledgement))) return false;
-  cojAcknowledgedTotal.inc({ outcome: 'synced-by-tis' });
-  if (run.startTime) cojSubmissionToAcknowledgementSeconds.observe((Date.now() - run.startTime.getTime()) / 1000);
+  if (!(await signalAcknowledgement(client, run.workflowId, syncedAcknowledgement(run, syncedAt, source)))) return false;
+  countSync({ path: 'signal', source, startedAt: run.startTime });
   return true;
 }
 

@@ -40,6 +40,20 @@ export const cojSubmissionToAcknowledgementSeconds = new Histogram({
   registers: [registry],
 });
 
+export const cojSyncsTotal = new Counter({
+  name: 'tisw_coj_syncs_total',
+  help: "Synced mode: CoJs seen synced back by TIS and handed to their runs, by path (in-worker: to the first publish waiting in the worker; signal: by the sync watcher or the COJ_RECEIVED listener) and source (tss-store, coj-received)",
+  labelNames: ['path', 'source'] as const,
+  registers: [registry],
+});
+
+/** Counts a CoJ seen synced back by TIS and handed to its run; `startedAt`: when its submission began, if known. */
+export function countSync({ path, source, startedAt }: { path: 'in-worker' | 'signal'; source: string; startedAt?: Date | undefined }): void {
+  cojSyncsTotal.inc({ path, source });
+  cojAcknowledgedTotal.inc({ outcome: 'synced-by-tis' });
+  if (startedAt) cojSubmissionToAcknowledgementSeconds.observe((Date.now() - startedAt.getTime()) / 1000);
+}
+
 export const cojSyncWatchRoundSeconds = new Histogram({
   name: 'tisw_coj_sync_watch_round_seconds',
   help: "Synced mode: how long one round of the sync watcher took (listing the waiting CoJs, reading TSS's profiles, signalling the synced)",

@@ -80,6 +80,8 @@ export interface Config {
     acknowledgement: CojAcknowledgementMode;
     /** COJ_SYNC_WATCH_SECONDS, in ms */
     syncWatchIntervalMs: number;
+    /** COJ_SYNC_WAIT_SECONDS, in ms (WorkerSyncs) */
+    syncWaitMs: number;
     /** COJ_SYNC_STALLED_AFTER_SECONDS, in ms */
     syncStalledAfterMs: number;
     /** COJ_RECEIVED_QUEUE; undefined: the store is the only source */
@@ -381,6 +383,12 @@ export const CONFIG_TABLE = {
     default: 'synced',
   },
   COJ_SYNC_WATCH_SECONDS: { doc: "`synced` mode: how often the cluster's one sync watcher reads TSS's store for the CoJs waiting", type: seconds(1), default: '5' },
+  COJ_SYNC_WAIT_SECONDS: {
+    // At most 8, as COJ_REPLY_WAIT_SECONDS: the wait runs inside Temporal's 10 s workflow-task timeout.
+    doc: "`synced` mode: how long a CoJ's first publish waits in the worker for TSS's profile to show it synced (the worker reads the profiles of all its waiting CoJs every 0.25 s, in one query) before the run waits for the sync watcher; `0`: never",
+    type: seconds(0, 8),
+    default: '5',
+  },
   COJ_SYNC_STALLED_AFTER_SECONDS: {
     doc: '`synced` mode: CoJs taken from TCS\'s queue and none synced back for this long raise `coj-sync-stalled`',
     type: seconds(1),
@@ -474,6 +482,7 @@ export function loadConfig(env: Env = process.env): Config {
     coj: {
       acknowledgement: read('COJ_ACKNOWLEDGEMENT'),
       syncWatchIntervalMs: read('COJ_SYNC_WATCH_SECONDS'),
+      syncWaitMs: read('COJ_SYNC_WAIT_SECONDS'),
       syncStalledAfterMs: read('COJ_SYNC_STALLED_AFTER_SECONDS'),
       ...optional('receivedQueue', read('COJ_RECEIVED_QUEUE')),
       ...optional('rejectionsQueue', read('COJ_REJECTIONS_QUEUE')),

@@ -163,6 +163,19 @@ export interface CojSyncRound {
   signalMs: number;
 }
 
+/**
+ * Whether TSS's CoJ of a programme membership shows this signature synced back by TIS (domain.md): the
+ * same `signedAt`, and a `syncedAt` (perhaps an earlier signature's: a re-sign keeps the first one).
+ */
+export function showsSynced(coj: { signedAt: string; syncedAt: string | null }, signedAt: string): coj is { signedAt: string; syncedAt: string } {
+  return coj.syncedAt !== null && Date.parse(coj.signedAt) === Date.parse(signedAt);
+}
+
+/** The acknowledgement a run takes for its signature synced back by TIS, whichever way it learnt of it. */
+export function syncedAcknowledgement(run: { programmeMembershipTisId: string; signedAt: string }, syncedAt: string, source: CojSyncSource): Acknowledgement {
+  return { status: 'ok', result: { programmeMembershipTisId: run.programmeMembershipTisId, signedAt: run.signedAt, syncedAt, source } };
+}
+
 /** Whether a CoJ reply answers this signature (not a late reply for an older or newer one of the same programme membership). */
 export function acknowledgesSignature(acknowledgement: Acknowledgement, signature: Pick<CojSignature, 'signedAt'>): boolean {
   const signedAt = acknowledgement.result.signedAt;

@@ -24,6 +24,7 @@ import { workerReplyQueue } from '../adapters/amqp-topology';
 import { startAcknowledgementListener } from './acknowledgement-listener';
 import { startTisEventsListener } from './tis-events-listener';
 import { WorkerReplies } from './worker-replies';
+import { WorkerSyncs } from './worker-syncs';
 import { createActivities } from '../activities';
 import { workflowSource } from './workflow-bundle';
 
@@ -118,13 +119,20 @@ async function createWorker(config: Config, log: Logger, overrides: WorkerOverri
     const listens = overrides.acknowledgementListener !== false;
     // The reply queue is this process's alone: several workers may share a host, a pid and even a process (tests).
     const workerReplies = listens ? new WorkerReplies(workerReplyQueue(`${os.hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`), config.coj.replyWaitMs) : undefined;
+    // Idle (no read of TSS's store) unless a synced-mode publish waits here.
+    const workerSyncs = new WorkerSyncs(tssStore, config.coj.syncWaitMs, log);
+    closers.push(() => workerSyncs.stop());
 
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
+      // A first publish waiting in the worker for its acknowledgement (WorkerReplies, WorkerSyncs) holds its
+      // workflow task for up to seconds while the process does nothing for it: more task slots than the
+      // SDK's 40, so that waits do not stop other runs' tasks. Activations still run one at a time per thread.
+      maxConcurrentWorkflowTaskExecutions: WORKFLOW_TASK_SLOTS,
       ...workflowSource(overrides.workflowBundlePath),
-      activities: createActivities({ amqp, tss: tss.db, tssStore, esr, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url, workerReplies }),
+      activities: createActivities({ amqp, tss: tss.db, tssStore, esr, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url, workerReplies, workerSyncs }),
       identity: overrides.identity ?? name,
       shutdownGraceTime: '10 seconds',
       ...dataConverter(config.temporal),
@@ -155,6 +163,8 @@ async function createWorker(config: Config, log: Logger, overrides: WorkerOverri
     throw err;
   }
 }
+
+const WORKFLOW_TASK_SLOTS = 200;
 
 /** The SDK allows one runtime per process; workers started after the first share it. */
 let runtimeInstalled = false;

@@ -6,7 +6,8 @@
  *   acknowledged: done; rejected: fail the run with TIS's reason, and alert.
  * What acknowledges it is the run's mode (design.md, "Two ways a job is acknowledged"):
  *   - synced (TIS as it runs today): TSS's profile shows this signature synced back by TIS; the cluster's
- *     sync watcher sees it and signals; TSS's store is only read, never written;
+ *     sync watcher sees it and signals; TSS's store is only read, never written. A quick sync (seconds) is
+ *     seen by the first publish while it waits in the worker (WorkerSyncs), and the run goes straight on;
  *   - reply: the receiver's reply, handed over by the acknowledgement listener; then this run sets
  *     syncedAt in TSS's store, as COJ_RECEIVED did. The first publish usually brings the reply back with
  *     it (the worker waits a few seconds: WorkerReplies), and the run goes straight on in the same task.
@@ -147,10 +148,10 @@ export async function cojSubmissionWorkflow(input: CojSubmissionInput): Promise<
     for (;;) {
       state.attempts++;
       try {
-        // The worker may wait for the reply, but not past the first resend or the SLA deadline (see waitUntilSettled).
-        // In synced mode nothing replies: the event asks for no reply and nothing waits in the worker.
-        const reply = mode === 'reply' ? { until: Math.min(Date.now() + timings.resendInitialMs, slaDeadline()), submissionStartedAt: state.startedAt } : undefined;
-        const published = await publishCojSigned(signature, workflowInfo().workflowId, { resend: state.attempts > 1, ...(reply && { reply }) });
+        // The worker may wait for the acknowledgement (the reply, or the sync seen on TSS's profile), but not
+        // past the first resend or the SLA deadline (see waitUntilSettled).
+        const wait = { until: Math.min(Date.now() + timings.resendInitialMs, slaDeadline()), submissionStartedAt: state.startedAt };
+        const published = await publishCojSigned(signature, workflowInfo().workflowId, { resend: state.attempts > 1, ...(mode === 'reply' ? { reply: wait } : { sync: wait }) });
         state.lastPublishedAt = published.publishedAt;
         if (published.acknowledgement) {
           takeAcknowledgement(published.acknowledgement); // a no-op if a signal brought one already
