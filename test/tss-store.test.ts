@@ -133,4 +133,19 @@ describe("TSS's store: every write goes through TSS's optimistic lock", () => {
     expect(await tss.findCoj(s.programmeMembershipTisId)).toMatchObject({ signedAt: resigned.signedAt, syncedAt: first.toISOString() });
     expect(await tss.applyTisSync({ ...target, programmeMembershipTisId: randomUUID() }, { signedAt: new Date(), version: 'GG10' }, { now: new Date() })).toEqual({ outcome: 'not-found', missing: 'programme membership' });
   });
+
+  it('reads the CoJs of a few trainees and of many alike (on FerretDB: equality queries for a few, one $in for many)', async () => {
+    const list = Array.from({ length: 150 }, () => newSignature());
+    await tss.saveSignaturesOfNewTrainees(list);
+    const synced = list[3] as (typeof list)[number];
+    await tss.applyTisSync(synced, { signedAt: new Date(synced.signedAt), version: synced.version }, { now: new Date('2026-02-01T10:00:00.000Z') });
+    const expected = (some: typeof list) =>
+      some.map((c) => ({ traineeTisId: c.traineeTisId, programmeMembershipTisId: c.programmeMembershipTisId, signedAt: c.signedAt, syncedAt: c === synced ? '2026-02-01T10:00:00.000Z' : null }));
+    const byPm = (a: { programmeMembershipTisId: string }, b: { programmeMembershipTisId: string }) => a.programmeMembershipTisId.localeCompare(b.programmeMembershipTisId);
+    for (const some of [list.slice(0, 10), list]) {
+      const unknown = String(Date.now()); // a trainee TSS has no profile of: nothing, no error
+      const found = await tss.cojsOfTrainees([...some.map((c) => c.traineeTisId), unknown]);
+      expect(found.sort(byPm)).toEqual(expected(some).sort(byPm));
+    }
+  });
 });

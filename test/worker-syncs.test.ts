@@ -1,4 +1,5 @@
 import { WorkerSyncs } from '../src/worker/worker-syncs';
+import { InWorkerWaits } from '../src/worker/in-worker-waits';
 import type { TssStore } from '../src/adapters/tss-store';
 import type { CojSignature } from '../src/shared/coj';
 import { testLogger, testConfig } from './support/system';
@@ -77,5 +78,19 @@ describe('WorkerSyncs', () => {
     expect(syncs.expect('coj-pm1', signature(1), Date.now() - 1)).toBeUndefined();
     await syncs.stop();
     expect(syncs.expect('coj-pm1', signature(1))).toBeUndefined();
+  });
+});
+
+describe('InWorkerWaits', () => {
+  it('lets at most maxWaiting publishes wait at once (each holds a workflow task), and another once one ends', () => {
+    const waits = new InWorkerWaits<string>({ waitMs: 5000, maxWaiting: 2 });
+    const [a, b] = [waits.expect('coj-1', undefined, () => true), waits.expect('coj-2', undefined, () => true)];
+    expect(a && b).toBeDefined();
+    expect(waits.expect('coj-3', undefined, () => true)).toBeUndefined();
+    a?.cancel();
+    const c = waits.expect('coj-3', undefined, () => true);
+    expect(c).toBeDefined();
+    [b, c].forEach((w) => w?.cancel());
+    expect(waits.waitingCount).toBe(0);
   });
 });

@@ -14,6 +14,13 @@
  * would bring one (`probeWhileStalled`), until one publish at a time, waiting as a probe, gets its answer.
  */
 
+/**
+ * Publishes waiting at once in one worker, per kind. A waiting publish holds its workflow task, so the worker
+ * has this many workflow-task slots beside the SDK's 40 for the tasks that work (worker.ts): never so many
+ * polled tasks that, on a loaded machine, one waits past Temporal's 10 s task timeout for its turn.
+ */
+export const WAITS_AT_ONCE = 60;
+
 export interface ExpectedAnswer<A> {
   /** Resolves with the answer, or with undefined when none came within the wait (or the wait was cancelled). */
   answer(): Promise<A | undefined>;
@@ -30,6 +37,8 @@ interface Waiter<A, S> {
 export interface InWorkerWaitsOptions {
   /** How long a publish waits for its answer, counted from the broker's confirm; 0: never. */
   waitMs: number;
+  /** At most this many wait at once (each holds a workflow task: WAITS_AT_ONCE); the others do not wait. */
+  maxWaiting?: number;
   /**
    * While stalled, let one publish at a time wait as a probe: for answers that come only to a waiter (a read
    * made for the waiting ones), where no late answer would ever end the stall.
@@ -52,7 +61,7 @@ export class InWorkerWaits<A, S = undefined> {
    * is the awaited one (the same signature, not a late answer for an older).
    */
   expect(key: string, subject: S, accepts: (answer: A) => boolean, until = Infinity): ExpectedAnswer<A> | undefined {
-    if (this.options.waitMs <= 0 || until <= Date.now()) return undefined;
+    if (this.options.waitMs <= 0 || until <= Date.now() || this.waiters.size >= (this.options.maxWaiting ?? WAITS_AT_ONCE)) return undefined;
     const probing = this.stalled;
     if (probing && (!this.options.probeWhileStalled || this.probes.size > 0)) return undefined;
     // A run retried in this process (its workflow task timed out) replaces its earlier wait.

@@ -25,6 +25,7 @@ import { startAcknowledgementListener } from './acknowledgement-listener';
 import { startTisEventsListener } from './tis-events-listener';
 import { WorkerReplies } from './worker-replies';
 import { WorkerSyncs } from './worker-syncs';
+import { WAITS_AT_ONCE } from './in-worker-waits';
 import { createActivities } from '../activities';
 import { workflowSource } from './workflow-bundle';
 
@@ -128,9 +129,9 @@ async function createWorker(config: Config, log: Logger, overrides: WorkerOverri
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       // A first publish waiting in the worker for its acknowledgement (WorkerReplies, WorkerSyncs) holds its
-      // workflow task for up to seconds while the process does nothing for it: more task slots than the
-      // SDK's 40, so that waits do not stop other runs' tasks. Activations still run one at a time per thread.
-      maxConcurrentWorkflowTaskExecutions: WORKFLOW_TASK_SLOTS,
+      // workflow task for up to seconds while the process does nothing for it: slots for those waits beside
+      // the SDK's 40 for the tasks that work, so that waits do not stop other runs' tasks.
+      maxConcurrentWorkflowTaskExecutions: 40 + WAITS_AT_ONCE,
       ...workflowSource(overrides.workflowBundlePath),
       activities: createActivities({ amqp, tss: tss.db, tssStore, esr, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url, workerReplies, workerSyncs }),
       identity: overrides.identity ?? name,
@@ -163,8 +164,6 @@ async function createWorker(config: Config, log: Logger, overrides: WorkerOverri
     throw err;
   }
 }
-
-const WORKFLOW_TASK_SLOTS = 200;
 
 /** The SDK allows one runtime per process; workers started after the first share it. */
 let runtimeInstalled = false;
