@@ -27,6 +27,7 @@ import { WorkerReplies } from './worker-replies';
 import { WorkerSyncs } from './worker-syncs';
 import { createActivities } from '../activities';
 import { workflowSource } from './workflow-bundle';
+import { workerIdentity } from '../shared/temporal';
 
 export interface TiswWorker {
   worker: Worker;
@@ -57,7 +58,8 @@ export interface StartWorkerOptions extends WorkerOverrides {
 
 /**
  * Starts one worker: the process-wide Temporal runtime (once per process), the Prometheus endpoint on
- * TISW_METRICS_PORT (unless 0), the cluster's setup, then the worker itself. Resolves once it is created;
+ * TISW_METRICS_PORT or the next free port after it (unless 0; metrics-server.ts), the cluster's setup, then
+ * the worker itself, whose Temporal identity names that port. Resolves once it is created;
  * `run()` polls until SIGINT/SIGTERM or `worker.shutdown()`, then closes everything it opened.
  */
 export async function startWorker(config: Config, log: Logger, options: StartWorkerOptions = {}): Promise<TiswWorker> {
@@ -78,8 +80,13 @@ export async function startWorker(config: Config, log: Logger, options: StartWor
         await client.connection.close();
       }
     }
-    const worker = await createWorker(config, log, overrides);
-    log.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, address: config.temporal.address }, 'worker polling');
+    const worker = await createWorker(config, log, overrides, metrics?.port);
+    const where = { taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, address: config.temporal.address };
+    // Say the port taken, and why when it is not TISW_METRICS_PORT: a scrape of that one finds another worker.
+    const metricsSaid = !metrics
+      ? 'no metrics endpoint'
+      : `metrics on :${metrics.port}/metrics${metrics.port !== metricsPort ? ` (TISW_METRICS_PORT ${metricsPort} is taken, by another worker on this host or another program)` : ''}`;
+    log.info({ ...where, metricsPort: metrics?.port ?? null }, `worker polling; ${metricsSaid}`);
     return {
       ...worker,
       async run() {
@@ -97,8 +104,8 @@ export async function startWorker(config: Config, log: Logger, options: StartWor
   }
 }
 
-async function createWorker(config: Config, log: Logger, overrides: WorkerOverrides = {}): Promise<TiswWorker> {
-  const name = `tisw-worker@${os.hostname()}:${process.pid}`;
+async function createWorker(config: Config, log: Logger, overrides: WorkerOverrides, metricsPort: number | undefined): Promise<TiswWorker> {
+  const name = workerIdentity({ host: os.hostname(), pid: process.pid });
   const closers: Array<() => Promise<unknown>> = [];
   const closeAll = async (): Promise<void> => {
     await Promise.allSettled(closers.reverse().map((close) => close()));
@@ -133,7 +140,7 @@ async function createWorker(config: Config, log: Logger, overrides: WorkerOverri
       maxConcurrentWorkflowTaskExecutions: WORKFLOW_TASK_SLOTS,
       ...workflowSource(overrides.workflowBundlePath),
       activities: createActivities({ amqp, tss: tss.db, tssStore, esr, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url, workerReplies, workerSyncs }),
-      identity: overrides.identity ?? name,
+      identity: overrides.identity ?? workerIdentity({ host: os.hostname(), pid: process.pid, ...(metricsPort !== undefined && { metricsPort }) }),
       shutdownGraceTime: '10 seconds',
       ...dataConverter(config.temporal),
       ...overrides.worker,
