@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure promtool (Prometheus's rule and metrics checker) is installed, for test/prometheus-rules.test.ts
-# and test/metrics.test.ts: where it is on PATH this prints its path and nothing else; where it is missing it
+# and test/metrics.test.ts (npm test runs this before jest; the tests run it again, finding it): where it is on PATH this prints its path and nothing else; where it is missing it
 # installs Debian's `prometheus` package (which has promtool) when it can, as root with apt-get, since that
 # is how the project's machines and CI get their servers' tools.
 # Progress and reasons go to stderr. stdout has one line, PROMTOOL=<path>, when promtool can be had, and is

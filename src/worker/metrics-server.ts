@@ -57,13 +57,19 @@ export async function startMetricsServer(firstPort: number, sdkMetricsUrl: strin
   };
 }
 
+/** One attempt at `port`; its listeners are removed either way, since a failed attempt leaves the server to try another. */
 function listen(server: http.Server, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const failed = (err: Error): void => reject(err);
-    server.once('error', failed);
-    server.listen(port, '0.0.0.0', () => {
+    const listening = (): void => {
       server.off('error', failed);
       resolve();
-    });
+    };
+    const failed = (err: Error): void => {
+      server.off('listening', listening);
+      reject(err);
+    };
+    server.once('error', failed);
+    server.once('listening', listening);
+    server.listen(port, '0.0.0.0');
   });
 }
