@@ -194,7 +194,9 @@ function installRuntime(config: Config, log: Logger, sdkMetricsPort?: number): v
   Runtime.install({
     logger: new DefaultLogger(config.logLevel.toUpperCase() as LogLevel, (entry) => levels[entry.level](entry.message, entry.meta)),
     ...(sdkMetricsPort !== undefined && {
-      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${sdkMetricsPort}` } } },
+      // countersTotalSuffix: Prometheus names counters *_total (`promtool check metrics` rejects the page
+      // otherwise), and so do the other Temporal SDKs, whose dashboards then read ours too.
+      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${sdkMetricsPort}`, countersTotalSuffix: true } } },
     }),
   });
 }
