@@ -89,11 +89,12 @@ withPromtool(`the Prometheus rules and scrape configuration${tool.path ? '' : ` 
         return ((await response.json()) as { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } }).data.result;
       };
 
+      // Both workers up, and every port of the range a target (the rest down: nothing listens there).
       const up = await eventually(
-        'Prometheus to scrape two workers',
+        'Prometheus to scrape the range and find two workers up',
         async () => {
-          const found = await query('up{job="tis-workflows-worker"} == 1');
-          return found.length >= 2 ? found : undefined;
+          const [targets, found] = [await query('count(up{job="tis-workflows-worker"})'), await query('up{job="tis-workflows-worker"} == 1')];
+          return targets[0]?.value[1] === String(METRICS_PORT_RANGE) && found.length >= 2 ? found : undefined;
         },
         90_000,
         { failed: () => prometheus?.exited() ?? workers.find((w) => w.exited())?.exited(), intervalMs: 500 },
@@ -101,19 +102,24 @@ withPromtool(`the Prometheus rules and scrape configuration${tool.path ? '' : ` 
       const instances = up.map((s) => s.metric.instance).sort();
       expect(instances).toHaveLength(2);
       for (const instance of instances) expect(Number(instance!.split(':')[1])).toBeLessThan(base + METRICS_PORT_RANGE);
-      // Our metrics, from each worker; the rest of the range scraped too, and down.
-      expect((await query('process_start_time_seconds{job="tis-workflows-worker"}')).map((s) => s.metric.instance).sort()).toEqual(instances);
-      expect((await query('count(up{job="tis-workflows-worker"} == 0)'))[0]?.value[1]).toBe(String(METRICS_PORT_RANGE - 2));
       expect(up.every((s) => s.metric.cluster === 'tis')).toBe(true);
+      // Our metrics, from each worker.
+      expect((await query('process_start_time_seconds{job="tis-workflows-worker"}')).map((s) => s.metric.instance).sort()).toEqual(instances);
 
-      // The rules loaded and evaluated without error; none fires with both workers up and nothing wrong.
-      const rules = await eventually('the rules to be evaluated', async () => {
-        const body = (await (await fetch(`${api}/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string; state: string }> }> } };
-        const all = body.data.groups.flatMap((g) => g.rules);
-        return all.length > 0 && all.every((r) => r.health === 'ok') ? all : undefined;
-      }, 30_000, { intervalMs: 500 });
+      // The rules loaded and evaluated without error, and the one about the scrape itself is quiet with
+      // workers up. (Whether the others fire depends on what earlier test files left running in this
+      // namespace: a late CoJ is an alert, rightly; their firing is what the promtool cases prove.)
+      const rules = await eventually(
+        'the rules to be evaluated, TisWorkflowsNoWorkerUp inactive',
+        async () => {
+          const body = (await (await fetch(`${api}/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string; state: string; lastError?: string }> }> } };
+          const all = body.data.groups.flatMap((g) => g.rules);
+          return all.length > 0 && all.every((r) => r.health === 'ok') && all.find((r) => r.name === 'TisWorkflowsNoWorkerUp')?.state === 'inactive' ? all : undefined;
+        },
+        30_000,
+        { intervalMs: 500 },
+      );
       expect(rules.map((r) => r.name).sort()).toEqual([...rulesFile.matchAll(/^\s*- alert: (\S+)/gm)].map((m) => m[1]).sort());
-      expect(rules.filter((r) => r.state !== 'inactive')).toEqual([]);
     } finally {
       await prometheus?.stop();
       await Promise.all(workers.map((w) => w.stop()));
