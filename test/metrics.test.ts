@@ -14,11 +14,21 @@ import { testClient, testConfig, testLogger, within } from './support/system';
 import { newSignature, signed } from './support/coj';
 import { startTisw } from './support/processes';
 import { parsePrometheus } from '../bench/measure';
+import { tisw } from './support/processes';
+import { promtool, runPromtool } from './support/promtool';
+import { METRICS_PORT_RANGE } from '../src/worker/metrics-server';
+import type { Child } from '../src/local/child';
+import net from 'node:net';
+
+// Looked up (and installed where missing) as the file is collected, so that its test can skip saying why.
+const tool = promtool();
 
 describe('the worker metrics endpoint', () => {
   const config = testConfig();
   let client: Client;
   let db: MongoStore;
+  /** The page the first test scraped from a worker that had done CoJ and ESR work: every family has samples. */
+  let page: string | undefined;
 
   beforeAll(async () => {
     client = await testClient(config);
@@ -47,7 +57,8 @@ describe('the worker metrics endpoint', () => {
 
       const response = await within(10_000, 'the scrape', fetch(`http://127.0.0.1:${port}/metrics`));
       expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
-      const samples = parsePrometheus(await response.text());
+      page = await response.text();
+      const samples = parsePrometheus(page);
       const value = (name: string, labels: Record<string, string> = {}): number =>
         samples.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v)).reduce((sum, x) => sum + x.value, 0);
       expect(value('tisw_coj_publishes_total', { result: 'ok', resend: 'false' })).toBeGreaterThanOrEqual(1);
@@ -69,4 +80,81 @@ describe('the worker metrics endpoint', () => {
       await worker.stop();
     }
   }, 120_000);
+
+  (tool.path ? it : it.skip)(`passes promtool check metrics (Prometheus's own lint of names, types and help)${tool.path ? '' : `: skipped, ${tool.whyNot}`}`, async () => {
+    if (!page) throw new Error('no page to check: the scrape in the test above failed');
+    const { code, output } = await runPromtool(tool.path!, ['check', 'metrics'], page);
+    expect(output).toBe('');
+    expect(code).toBe(0);
+  });
+
+  it('gives a second worker on the host the next free port, and says which in its log line and in tisw health', async () => {
+    const port = await freePort();
+    const first = startLoggingWorker(port);
+    const second: Array<ReturnType<typeof startLoggingWorker>> = [];
+    try {
+      // One after the other, so that which takes TISW_METRICS_PORT itself is known.
+      const firstPort = await first.metricsPort;
+      second.push(startLoggingWorker(port));
+      const secondPort = await second[0]!.metricsPort;
+      expect(firstPort).toBe(port);
+      // The next free one: port + 1 unless another program holds it.
+      expect(secondPort).toBeGreaterThan(port);
+      expect(secondPort).toBeLessThan(port + METRICS_PORT_RANGE);
+      expect(second[0]!.pollingLine()).toContain(`TISW_METRICS_PORT ${port} is taken`);
+      for (const p of [firstPort, secondPort]) expect((await fetch(`http://127.0.0.1:${p}/metrics`)).ok).toBe(true);
+
+      // Each worker's port, from its Temporal identity, beside its pid.
+      let detail = '';
+      await waitFor('tisw health to list both workers', async () => {
+        const { stdout } = await tisw(['health', '--json']);
+        detail = (JSON.parse(stdout) as { checks: Array<{ name: string; detail: string }> }).checks.find((c) => c.name === 'temporal.workers')?.detail ?? '';
+        return detail.includes(`pid ${first.child.pid},`) && detail.includes(`pid ${second[0]!.child.pid},`);
+      }, 30_000);
+      expect(detail).toContain(`pid ${first.child.pid}, metrics on :${firstPort}`);
+      expect(detail).toContain(`pid ${second[0]!.child.pid}, metrics on :${secondPort}`);
+    } finally {
+      await Promise.all([first, ...second].map((w) => w.child.stop()));
+    }
+  }, 120_000);
+
+  it('refuses to start, naming TISW_METRICS_PORT, when every port of its range is taken', async () => {
+    const port = await freePort();
+    // Hold the whole range (a port another program already holds is taken all the same).
+    const holders = (await Promise.all(Array.from({ length: METRICS_PORT_RANGE }, (_, i) => hold(port + i)))).filter((h) => h !== undefined);
+    try {
+      const worker = startTisw('worker', { TISW_METRICS_PORT: String(port) });
+      await waitFor('the worker to exit', async () => worker.exited() !== undefined, 60_000);
+      expect(worker.exited()?.message).toMatch(/code 1/);
+      expect(worker.tail()).toContain(`no free port for the metrics endpoint: ${port}–${port + METRICS_PORT_RANGE - 1} (TISW_METRICS_PORT=${port}`);
+      expect(worker.tail()).not.toContain('EADDRINUSE');
+    } finally {
+      await Promise.all(holders.map((h) => new Promise((resolve) => h.close(resolve))));
+    }
+  }, 90_000);
 });
+
+/**
+ * `tisw worker` with TISW_METRICS_PORT=port and info logs: `metricsPort` resolves with the port its start-up
+ * line says it took (rejecting if it exits first); `pollingLine` is that line's message.
+ */
+function startLoggingWorker(port: number): { child: Child; metricsPort: Promise<number>; pollingLine(): string } {
+  let line = '';
+  let taken = 0;
+  const child = startTisw('worker', { TISW_METRICS_PORT: String(port), LOG_LEVEL: 'info' }, (text) => {
+    if (!text.startsWith('{')) return;
+    const entry = JSON.parse(text) as { msg?: string; metricsPort?: number | null };
+    if (entry.msg?.startsWith('worker polling')) [line, taken] = [entry.msg, entry.metricsPort ?? 0];
+  });
+  const metricsPort = waitFor('the worker to say its metrics port', async () => line !== '', 60_000, child.exited).then(() => taken);
+  return { child, metricsPort, pollingLine: () => line };
+}
+
+/** Listens on port on every address, as the worker's endpoint does; undefined if something else already holds it. */
+function hold(port: number): Promise<net.Server | undefined> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '0.0.0.0', () => resolve(server));
+  });
+}

@@ -11,6 +11,10 @@ export const registry = new Registry();
 // The process's own figures (process_resident_memory_bytes, nodejs_heap_size_used_bytes, event-loop lag,
 // ...): a worker's memory and stalls are what an operator looks at first when runs slow down.
 collectDefaultMetrics({ register: registry });
+// prom-client also exports each active-handle/request/resource count as a gauge named *_total, which
+// Prometheus reserves for counters (`promtool check metrics` rejects the page for it). The same counts are
+// there by type without the suffix (nodejs_active_handles{type}, …): sum() over them gives these.
+for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
 
 export const alertsTotal = new Counter({
   name: 'tisw_alerts_total',

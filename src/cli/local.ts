@@ -10,7 +10,7 @@ export function registerLocalCommands(program: Command): void {
     .command('up')
     .description('run the whole local system in the foreground (Temporal with its UI, FerretDB, the reference receivers, a worker); Ctrl-C stops it')
     .option('--no-demo', 'do not seed and start the demo (signed CoJs, ESR records, today\'s run) on an empty data directory')
-    .option('--workers <n>', 'worker processes to start, a local cluster (metrics on TISW_METRICS_PORT, +1, +2 ...)', positiveInt, 1)
+    .option('--workers <n>', 'worker processes to start, a local cluster (each takes the first free metrics port from TISW_METRICS_PORT up: 9464, 9465, ...)', positiveInt, 1)
     .action(async (opts: { demo: boolean; workers: number }) => {
       await up(config(), { say: (line) => print(line), demo: opts.demo, workers: opts.workers });
     });

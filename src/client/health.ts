@@ -10,7 +10,7 @@ import { QUEUES } from '../shared/amqp';
 import { createIndexCommand, hasIndex, openMongo, type IndexSpec } from '../adapters/mongo';
 import { TSS_PROFILE_INDEXES } from '../adapters/tss-store';
 import { ESR_INDEXES } from '../adapters/esr-store';
-import { SEARCH_ATTRIBUTES } from '../shared/temporal';
+import { parseWorkerIdentity, SEARCH_ATTRIBUTES } from '../shared/temporal';
 import { SCHEDULE_IDS } from './schedules';
 
 export interface Check {
@@ -92,7 +92,10 @@ async function checkTemporal(config: Config): Promise<Check[]> {
     checks.push({
       name: 'temporal.workers',
       ok: pollers.length > 0,
-      detail: pollers.length > 0 ? `${pollers.length} polling task queue ${taskQueue}` : `no worker polls task queue ${taskQueue}: start one with \`tisw worker\``,
+      detail:
+        pollers.length > 0
+          ? `${pollers.length} polling task queue ${taskQueue}: ${pollers.map(describePoller).join('; ')}`
+          : `no worker polls task queue ${taskQueue}: start one with \`tisw worker\``,
     });
     return checks;
   } catch (err) {
@@ -100,6 +103,13 @@ async function checkTemporal(config: Config): Promise<Check[]> {
   } finally {
     await client.connection.close();
   }
+}
+
+/** A poller as an operator looks for it: which host and process, and where to scrape it (the port is in its identity). */
+function describePoller(identity: string): string {
+  const worker = parseWorkerIdentity(identity);
+  if (!worker) return identity;
+  return `${worker.host} pid ${worker.pid}, ${worker.metricsPort !== undefined ? `metrics on :${worker.metricsPort}` : 'no metrics endpoint'}`;
 }
 
 async function checkRabbitMq(config: Config): Promise<Check[]> {

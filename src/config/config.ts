@@ -374,7 +374,7 @@ export const CONFIG_TABLE = {
     shownDefault: 'no profile',
     readBy: 'src/local/child.ts',
   },
-  TISW_METRICS_PORT: { doc: "port of the worker's Prometheus endpoint (`/metrics`); `0`: none", type: port(0), default: '9464' },
+  TISW_METRICS_PORT: { doc: "port of the worker's Prometheus endpoint (`/metrics`); taken, the next free one of the 19 after it (several workers on one host); `0`: none", type: port(0), default: '9464' },
   LOG_LEVEL: { doc: 'log level', type: matching(z.enum(['debug', 'info', 'warn', 'error']), 'one of debug, info, warn, error', '`debug`, `info`, `warn`, `error`'), default: 'info' },
   TISW_ALERT_WEBHOOK_URL: { doc: 'Slack-compatible incoming webhook for alerts', type: webhookUrl, secret: true, shownDefault: 'none: log and metric only' },
   COJ_ACKNOWLEDGEMENT: {

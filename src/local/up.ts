@@ -15,6 +15,7 @@ import { seedDemo } from './demo';
 import { isAlive, spawnTisw, type Child } from './child';
 import { isListening, LOCAL_HOSTS, splitHostPort } from './ports';
 import { waitFor } from '../shared/poll';
+import { parseWorkerIdentity, type WorkerIdentity } from '../shared/temporal';
 import { amqpProblem, deadLetterTcsRejections, LOCAL_TIS_QUEUES, startLocalRabbitMq, vhostOf } from './rabbitmq';
 import { startLocalStack, type LocalStack } from './stack';
 
@@ -23,7 +24,7 @@ export interface UpOptions {
   say: (line: string) => void;
   /** Seed and start the demo on an empty data directory (src/local/demo.ts). @default true */
   demo?: boolean;
-  /** Worker processes to start (a local cluster); each serves metrics on TISW_METRICS_PORT + its index. @default 1 */
+  /** Worker processes to start (a local cluster); each takes the first free metrics port from TISW_METRICS_PORT up. @default 1 */
   workers?: number;
 }
 
@@ -85,11 +86,11 @@ export async function up(config: Config, { say, demo = true, workers: workerCoun
 
     const receivers = startTisw('receivers', 'receivers', local);
     stopping.push(() => receivers.stop(15_000));
-    const workers = Array.from({ length: workerCount }, (_, i) =>
-      startTisw('worker', `worker${workerCount > 1 ? ` ${i + 1}` : ''}`, { ...local, ...(config.metricsPort > 0 && { TISW_METRICS_PORT: String(config.metricsPort + i) }) }),
-    );
+    // Each worker takes the first free metrics port from TISW_METRICS_PORT up (metrics-server.ts) and names
+    // it in its identity, so the ports said below are those taken, whatever else holds ports here.
+    const workers = Array.from({ length: workerCount }, (_, i) => startTisw('worker', `worker${workerCount > 1 ? ` ${i + 1}` : ''}`, local));
     for (const worker of workers) stopping.push(() => worker.stop(15_000));
-    await waitForPollers(config, workers, 120_000, () => workers.find((w) => w.exited())?.exited());
+    const identities = await waitForPollers(config, workers, 120_000, () => workers.find((w) => w.exited())?.exited());
 
     say('');
     say('tis-workflows is up:');
@@ -99,9 +100,10 @@ export async function up(config: Config, { say, demo = true, workers: workerCoun
     say(`  RabbitMQ         ${new URL(config.amqp.url).host}`);
     say(`  receivers        pid ${receivers.pid} (the reference TIS CoJ receiver, TIS sync and ESR data exporter)`);
     say(`  acknowledgement  CoJ ${config.coj.acknowledgement}, ESR ${config.esr.acknowledgement}; TCS's rejections dead-lettered to ${local.COJ_REJECTIONS_QUEUE}, COJ_RECEIVED on ${local.COJ_RECEIVED_QUEUE}`);
-    workers.forEach((worker, i) =>
-      say(`  ${worker.name.padEnd(16)} pid ${worker.pid}${config.metricsPort > 0 ? `, metrics on http://127.0.0.1:${config.metricsPort + i}/metrics` : ''}`),
-    );
+    for (const worker of workers) {
+      const metricsPort = identities.find((identity) => identity.pid === worker.pid)?.metricsPort;
+      say(`  ${worker.name.padEnd(16)} pid ${worker.pid}${metricsPort !== undefined ? `, metrics on http://127.0.0.1:${metricsPort}/metrics` : ''}`);
+    }
     say('Check it with `npx tisw health` in another terminal. Ctrl-C stops everything started here.');
     if (demo) await startDemo(config, stack.uiUrl, say);
 
@@ -163,21 +165,24 @@ function startTisw(command: string, name = command, env: NodeJS.ProcessEnv = {})
 }
 
 /**
- * Waits until each of these `tisw worker` processes polls the task queue (a worker's identity ends with
- * its pid: worker.ts). `failed` ends the wait early, e.g. when a child has exited.
+ * Waits until each of these `tisw worker` processes polls the task queue (a worker's identity names its
+ * pid: workerIdentity). `failed` ends the wait early, e.g. when a child has exited. Resolves with the
+ * identities seen, which name each worker's metrics port.
  */
-export async function waitForPollers(config: Config, workers: Child[], timeoutMs: number, failed?: () => Error | undefined): Promise<void> {
+export async function waitForPollers(config: Config, workers: Child[], timeoutMs: number, failed?: () => Error | undefined): Promise<WorkerIdentity[]> {
   const client = await connectClient(config.temporal);
+  let seen: WorkerIdentity[] = [];
   try {
     await waitFor(
       `${workers.length} worker(s) to poll the task queue`,
       async () => {
-        const pollers = await pollerIdentities(client, config.temporal.namespace, config.temporal.taskQueue);
-        return workers.every((w) => pollers.some((identity) => identity.endsWith(`:${w.pid}`)));
+        seen = (await pollerIdentities(client, config.temporal.namespace, config.temporal.taskQueue)).map(parseWorkerIdentity).filter((w) => w !== undefined);
+        return workers.every((w) => seen.some((identity) => identity.pid === w.pid));
       },
       timeoutMs,
       failed,
     );
+    return seen;
   } finally {
     await client.connection.close();
   }

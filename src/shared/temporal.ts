@@ -18,3 +18,28 @@ export const SEARCH_ATTRIBUTES = {
   deanery: defineSearchAttributeKey('TisDeanery', SearchAttributeType.KEYWORD),
   runDate: defineSearchAttributeKey('TisRunDate', SearchAttributeType.KEYWORD),
 } as const;
+
+/**
+ * A `tisw worker`'s identity in Temporal, as its pollers show it (`tisw health`, the Temporal UI's workers
+ * tab): `tisw-worker@<host>:<pid>`, then ` metrics=<port>` when it serves /metrics. The port is in the
+ * identity because several workers on one host take consecutive ports (metrics-server.ts) and the poller
+ * list is the one place that already names every live worker: there an operator (and `tisw health`) sees
+ * which port is whose without asking each process.
+ */
+export interface WorkerIdentity {
+  host: string;
+  pid: number;
+  /** The port of its Prometheus endpoint; absent when it serves none (TISW_METRICS_PORT=0, or a second worker of one process). */
+  metricsPort?: number;
+}
+
+export function workerIdentity({ host, pid, metricsPort }: WorkerIdentity): string {
+  return `tisw-worker@${host}:${pid}${metricsPort !== undefined ? ` metrics=${metricsPort}` : ''}`;
+}
+
+/** The parts of an identity workerIdentity made; undefined for any other poller's (a test's, another SDK's). */
+export function parseWorkerIdentity(identity: string): WorkerIdentity | undefined {
+  const match = /^tisw-worker@(.+):(\d+)(?: metrics=(\d+))?$/.exec(identity);
+  if (!match) return undefined;
+  return { host: match[1]!, pid: Number(match[2]), ...(match[3] !== undefined && { metricsPort: Number(match[3]) }) };
+}

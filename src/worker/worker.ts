@@ -28,6 +28,7 @@ import { WorkerSyncs } from './worker-syncs';
 import { WAITS_AT_ONCE } from './in-worker-waits';
 import { createActivities } from '../activities';
 import { workflowSource } from './workflow-bundle';
+import { workerIdentity } from '../shared/temporal';
 
 export interface TiswWorker {
   worker: Worker;
@@ -58,7 +59,8 @@ export interface StartWorkerOptions extends WorkerOverrides {
 
 /**
  * Starts one worker: the process-wide Temporal runtime (once per process), the Prometheus endpoint on
- * TISW_METRICS_PORT (unless 0), the cluster's setup, then the worker itself. Resolves once it is created;
+ * TISW_METRICS_PORT or the next free port after it (unless 0; metrics-server.ts), the cluster's setup, then
+ * the worker itself, whose Temporal identity names that port. Resolves once it is created;
  * `run()` polls until SIGINT/SIGTERM or `worker.shutdown()`, then closes everything it opened.
  */
 export async function startWorker(config: Config, log: Logger, options: StartWorkerOptions = {}): Promise<TiswWorker> {
@@ -79,8 +81,13 @@ export async function startWorker(config: Config, log: Logger, options: StartWor
         await client.connection.close();
       }
     }
-    const worker = await createWorker(config, log, overrides);
-    log.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, address: config.temporal.address }, 'worker polling');
+    const worker = await createWorker(config, log, overrides, metrics?.port);
+    const where = { taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, address: config.temporal.address };
+    // Say the port taken, and why when it is not TISW_METRICS_PORT: a scrape of that one finds another worker.
+    const metricsSaid = !metrics
+      ? 'no metrics endpoint'
+      : `metrics on :${metrics.port}/metrics${metrics.port !== metricsPort ? ` (TISW_METRICS_PORT ${metricsPort} is taken, by another worker on this host or another program)` : ''}`;
+    log.info({ ...where, metricsPort: metrics?.port ?? null }, `worker polling; ${metricsSaid}`);
     return {
       ...worker,
       async run() {
@@ -98,8 +105,8 @@ export async function startWorker(config: Config, log: Logger, options: StartWor
   }
 }
 
-async function createWorker(config: Config, log: Logger, overrides: WorkerOverrides = {}): Promise<TiswWorker> {
-  const name = `tisw-worker@${os.hostname()}:${process.pid}`;
+async function createWorker(config: Config, log: Logger, overrides: WorkerOverrides, metricsPort: number | undefined): Promise<TiswWorker> {
+  const name = workerIdentity({ host: os.hostname(), pid: process.pid });
   const closers: Array<() => Promise<unknown>> = [];
   const closeAll = async (): Promise<void> => {
     await Promise.allSettled(closers.reverse().map((close) => close()));
@@ -134,7 +141,7 @@ async function createWorker(config: Config, log: Logger, overrides: WorkerOverri
       maxConcurrentWorkflowTaskExecutions: 40 + WAITS_AT_ONCE,
       ...workflowSource(overrides.workflowBundlePath),
       activities: createActivities({ amqp, tss: tss.db, tssStore, esr, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url, workerReplies, workerSyncs }),
-      identity: overrides.identity ?? name,
+      identity: overrides.identity ?? workerIdentity({ host: os.hostname(), pid: process.pid, ...(metricsPort !== undefined && { metricsPort }) }),
       shutdownGraceTime: '10 seconds',
       ...dataConverter(config.temporal),
       ...overrides.worker,
@@ -186,7 +193,9 @@ function installRuntime(config: Config, log: Logger, sdkMetricsPort?: number): v
   Runtime.install({
     logger: new DefaultLogger(config.logLevel.toUpperCase() as LogLevel, (entry) => levels[entry.level](entry.message, entry.meta)),
     ...(sdkMetricsPort !== undefined && {
-      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${sdkMetricsPort}` } } },
+      // countersTotalSuffix: Prometheus names counters *_total (`promtool check metrics` rejects the page
+      // otherwise), and so do the other Temporal SDKs, whose dashboards then read ours too.
+      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${sdkMetricsPort}`, countersTotalSuffix: true } } },
     }),
   });
 }

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { spawnTisw, type Child } from '../../src/local/child';
 import { PROJECT_ROOT } from '../../src/local/project';
 
-/** Runs `tisw <command>` from the compiled build (npm test builds first) with this test's environment. */
-export function startTisw(command: string, env: NodeJS.ProcessEnv = {}): Child {
-  return spawnTisw(command, { echo: process.env.LOG_LEVEL === 'debug', env: { ...process.env, TISW_METRICS_PORT: '0', ...env } });
+/** Runs `tisw <command>` from the compiled build (npm test builds first) with this test's environment; `onLine` sees each line it prints. */
+export function startTisw(command: string, env: NodeJS.ProcessEnv = {}, onLine?: (line: string) => void): Child {
+  return spawnTisw(command, { echo: process.env.LOG_LEVEL === 'debug', env: { ...process.env, TISW_METRICS_PORT: '0', ...env }, ...(onLine && { onLine }) });
 }
 
 /** Runs the built `tisw` once to its end, the way an operator or a script does: its exit code and output. */
