@@ -13,6 +13,7 @@ import { registerCojCommands } from './coj';
 import { registerEsrCommands } from './esr';
 import { registerScheduleCommands } from './schedule';
 import { registerBenchCommands } from './bench';
+import { registerConformanceCommands } from './conformance';
 import { EXIT, exitCodeFor, reportError } from './output';
 
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerCojCommands(program);
   registerEsrCommands(program);
   registerScheduleCommands(program);
+  registerConformanceCommands(program);
   registerBenchCommands(program);
   return program;
 }

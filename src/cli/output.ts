@@ -57,6 +57,18 @@ export function print(line = ''): void {
   process.stdout.write(`${redact(line)}\n`);
 }
 
+/**
+ * Rows under a header, each column as wide as its widest cell: for a command whose output is a list of
+ * like things (e.g. `tisw conformance`'s cases).
+ */
+export function printTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): void => print(cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
+  line(header);
+  line(widths.map((w) => '-'.repeat(w)));
+  for (const r of rows) line(r);
+}
+
 export function exitCodeFor(err: unknown): number {
   return err instanceof UsageError || err instanceof InvalidInputError ? EXIT.usage : EXIT.failure;
 }

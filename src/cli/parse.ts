@@ -13,6 +13,13 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** A number of seconds above 0, fractions allowed (e.g. `0.5`). */
+export function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0) throw new InvalidArgumentError(`expected a number of seconds above 0, e.g. 5 or 0.5, got "${value}"`);
+  return n;
+}
+
 /** Comma-separated whole numbers of at least 1 (e.g. `100,1000,10000`). */
 export function positiveInts(value: string): number[] {
   return value.split(',').map((v) => positiveInt(v.trim()));
