@@ -54,8 +54,11 @@ describe('CoJ submission, end to end: TSS -> workflow -> TIS receiver -> acknowl
 
   it('delivers a signed CoJ to TIS once and sets syncedAt in TSS when TIS acknowledges it', async () => {
     const s = await signed(tss, tis, newSignature());
+    // The wait in the worker ends at the first resend: a resend interval long enough that a loaded machine
+    // (TIS's store on FerretDB, the reply's round trip) does not cut it short and leave the reply to a signal.
+    const patient = { ...timings, resendInitialMs: 30_000, resendMaxMs: 60_000 };
     const status = await withSystem(async () => {
-      expect(await submitCoj(client, settings(timings), s)).toEqual({ workflowId: cojWorkflowId(s.programmeMembershipTisId), outcome: 'submitted' });
+      expect(await submitCoj(client, settings(patient), s)).toEqual({ workflowId: cojWorkflowId(s.programmeMembershipTisId), outcome: 'submitted' });
       return result(s.programmeMembershipTisId);
     });
     expect(status).toMatchObject({ stage: 'acknowledged', attempts: 1, lastFailure: null, signedAt: s.signedAt });

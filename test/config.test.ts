@@ -43,6 +43,7 @@ describe('the config loader', () => {
     expect(config.coj).toEqual({
       acknowledgement: 'synced',
       syncWatchIntervalMs: 5_000,
+      syncWaitMs: 5_000,
       syncStalledAfterMs: 180_000,
       slaMs: 900_000,
       resendInitialMs: 60_000,
