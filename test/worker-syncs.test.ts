@@ -1,6 +1,6 @@
 import { WorkerSyncs } from '../src/worker/worker-syncs';
 import { InWorkerWaits } from '../src/worker/in-worker-waits';
-import type { TssStore } from '../src/adapters/tss-store';
+import { TssStore } from '../src/adapters/tss-store';
 import type { CojSignature } from '../src/shared/coj';
 import { testLogger, testConfig } from './support/system';
 
@@ -17,12 +17,13 @@ describe('WorkerSyncs', () => {
   /** A stand-in for TSS's store: the CoJs it holds, and every list of trainees it was asked for. */
   function store(cojs: Coj[] = []): { tssStore: TssStore; cojs: Coj[]; asked: string[][] } {
     const asked: string[][] = [];
-    const tssStore = {
+    // TssStore's own matching (syncedAmong) over a stand-in for its one query.
+    const tssStore = Object.assign(Object.create(TssStore.prototype) as TssStore, {
       cojsOfTrainees: async (ids: string[]) => {
         asked.push([...ids].sort());
         return cojs.filter((c) => ids.includes(c.traineeTisId));
       },
-    } as unknown as TssStore;
+    });
     return { tssStore, cojs, asked };
   }
   const holding = (s: CojSignature, synced: string | null, signedAt = s.signedAt): Coj => ({ traineeTisId: s.traineeTisId, programmeMembershipTisId: s.programmeMembershipTisId, signedAt, syncedAt: synced });

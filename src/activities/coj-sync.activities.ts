@@ -5,21 +5,23 @@
  * the programme membership, the memo the signature), the profiles from one query per batch of trainees by
  * TSS's key, never a read per CoJ.
  */
-import { activityInfo, heartbeat, log } from '@temporalio/activity';
+import { heartbeat, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { signalAcknowledgement } from '../adapters/temporal';
 import type { TssStore } from '../adapters/tss-store';
 import { countSync, cojSyncWatchCpuSecondsTotal, cojSyncWatchRoundSeconds } from '../adapters/metrics';
-import { showsSynced, syncedAcknowledgement, type CojSyncRound, type CojSyncSource } from '../shared/coj';
+import { syncedAcknowledgement, type CojSyncRound, type CojSyncSource } from '../shared/coj';
 import { SEARCH_ATTRIBUTES } from '../shared/temporal';
 
 export interface CojSyncDeps {
   client: Client;
   tssStore: TssStore;
+  /** The cluster's task queue (TEMPORAL_TASK_QUEUE), whose CoJ runs wait; the watcher itself runs on the watchers'. */
+  taskQueue: string;
 }
 
-/** Trainees per query of TSS's store. */
-const BATCH = 1000;
+/** Runs per page of the visibility listing. */
+const PAGE = 1000;
 /** Signals sent at once. */
 const SIGNALS_IN_FLIGHT = 20;
 
@@ -36,39 +38,19 @@ interface WaitingCoj {
   startTime: Date;
 }
 
-export function createCojSyncActivities({ client, tssStore }: CojSyncDeps) {
+export function createCojSyncActivities({ client, tssStore, taskQueue }: CojSyncDeps) {
   return {
     async watchCojSync(): Promise<CojSyncRound> {
       const began = Date.now();
       const cpuBefore = process.cpuUsage();
-      const waiting = await listWaitingCojs(client, activityInfo().taskQueue);
+      const waiting = await listWaitingCojs(client, taskQueue);
       const listed = Date.now();
-      const byTrainee = new Map<string, WaitingCoj[]>();
-      for (const w of waiting) {
-        const runs = byTrainee.get(w.traineeTisId);
-        if (runs) runs.push(w);
-        else byTrainee.set(w.traineeTisId, [w]);
-      }
-
-      const trainees = [...byTrainee.keys()];
-      const synced: Array<{ run: WaitingCoj; syncedAt: string }> = [];
-      let profilesRead = 0;
-      let batches = 0;
-      for (let i = 0; i < trainees.length; i += BATCH) {
-        const cojs = await tssStore.cojsOfTrainees(trainees.slice(i, i + BATCH));
-        batches++;
-        profilesRead += new Set(cojs.map((c) => c.traineeTisId)).size;
-        for (const coj of cojs) {
-          const run = byTrainee.get(coj.traineeTisId)?.find((w) => w.programmeMembershipTisId === coj.programmeMembershipTisId);
-          if (run && showsSynced(coj, run.signedAt)) synced.push({ run, syncedAt: coj.syncedAt });
-        }
-        heartbeat();
-      }
+      const { synced, profilesRead, queries: batches } = await tssStore.syncedAmong(waiting, heartbeat);
 
       const read = Date.now();
       let handedOver = 0;
       for (let i = 0; i < synced.length; i += SIGNALS_IN_FLIGHT) {
-        const results = await Promise.all(synced.slice(i, i + SIGNALS_IN_FLIGHT).map(({ run, syncedAt }) => handOverSync(client, run, syncedAt, 'tss-store')));
+        const results = await Promise.all(synced.slice(i, i + SIGNALS_IN_FLIGHT).map(({ awaited: run, syncedAt }) => handOverSync(client, run, syncedAt, 'tss-store')));
         handedOver += results.filter(Boolean).length;
       }
       const end = Date.now();
@@ -84,7 +66,7 @@ export function createCojSyncActivities({ client, tssStore }: CojSyncDeps) {
 
 async function listWaitingCojs(client: Client, taskQueue: string): Promise<WaitingCoj[]> {
   const found: WaitingCoj[] = [];
-  for await (const run of client.workflow.list({ query: waitingCojsQuery(taskQueue), pageSize: BATCH })) {
+  for await (const run of client.workflow.list({ query: waitingCojsQuery(taskQueue), pageSize: PAGE })) {
     const traineeTisId = run.typedSearchAttributes.get(SEARCH_ATTRIBUTES.trainee);
     const programmeMembershipTisId = run.typedSearchAttributes.get(SEARCH_ATTRIBUTES.programmeMembership);
     const signedAt = run.memo?.signedAt;

@@ -19,7 +19,7 @@
  * rely on, for `tisw health` to report and for the local stand-ins of TSS to create.
  */
 import type { Collection, Db, Filter, ObjectId, UpdateFilter } from 'mongodb';
-import type { CojSignature, CojVersion } from '../shared/coj';
+import { showsSynced, type CojSignature, type CojVersion } from '../shared/coj';
 import { ProfileKeptChangingError } from '../shared/errors';
 import { createIndexes, type IndexSpec } from './mongo';
 
@@ -42,6 +42,9 @@ export interface TraineeProfileDoc {
   version: number;
   programmeMemberships: ProgrammeMembershipDoc[];
 }
+
+/** A signature whose sync back to TSS is awaited. */
+export type AwaitedSync = Pick<CojSignature, 'traineeTisId' | 'programmeMembershipTisId' | 'signedAt'>;
 
 export type SyncOutcome = 'synced' | 'already-synced' | 'superseded' | 'not-found';
 
@@ -67,6 +70,8 @@ export const TSS_PROFILE_INDEXES: readonly IndexSpec[] = [
  * the collection's size), and how many are in flight at once.
  */
 const FERRETDB_EQUALITY_UP_TO = 100;
+/** Trainees per query of syncedAmong: one `$in` of this many is one index scan on MongoDB. */
+const TRAINEES_PER_QUERY = 1000;
 const EQUALITY_QUERIES_AT_ONCE = 20;
 
 /** Conflicting saves in a row before a write gives up: TSS saves a profile a few times a session, not continuously. */
@@ -214,7 +219,7 @@ export class TssStore {
 
   /**
    * The CoJs of these trainees as their profiles hold them now, by TSS's key (traineeTisId, the index TSS
-   * has), for the sync watcher and the waits in the worker. The caller batches. MongoDB takes an `$in` of a
+   * has), for syncedAmong and the tests. The caller batches. MongoDB takes an `$in` of a
    * thousand ids in one index scan: one query. FerretDB 1.24 pushes only an equality filter down to
    * PostgreSQL (a sequential scan there, cheap per row), and an `$in` makes it read and decode the whole
    * collection itself (237 ms for 40 ids among 2,000 profiles; an equality query, 2.2 ms): so for a few
@@ -240,6 +245,37 @@ export class TssStore {
         return [{ traineeTisId: profile.traineeTisId, programmeMembershipTisId: pm.tisId, signedAt: coj.signedAt.toISOString(), syncedAt: coj.syncedAt ? coj.syncedAt.toISOString() : null }];
       }),
     );
+  }
+
+  /**
+   * Which of the awaited signatures TSS's profiles show synced back by TIS (`showsSynced`: this signedAt,
+   * syncedAt set): the one read of the sync watcher's rounds and of the waits in a worker. By TSS's key,
+   * TRAINEES_PER_QUERY trainees per query, never a read per CoJ; `afterQuery` runs after each (the watcher
+   * heartbeats there).
+   */
+  async syncedAmong<W extends AwaitedSync>(awaited: Iterable<W>, afterQuery?: () => void): Promise<{ synced: Array<{ awaited: W; syncedAt: string }>; profilesRead: number; queries: number }> {
+    const byTrainee = new Map<string, W[]>();
+    for (const w of awaited) {
+      const list = byTrainee.get(w.traineeTisId);
+      if (list) list.push(w);
+      else byTrainee.set(w.traineeTisId, [w]);
+    }
+    const trainees = [...byTrainee.keys()];
+    const synced: Array<{ awaited: W; syncedAt: string }> = [];
+    let profilesRead = 0;
+    let queries = 0;
+    for (let i = 0; i < trainees.length; i += TRAINEES_PER_QUERY) {
+      const cojs = await this.cojsOfTrainees(trainees.slice(i, i + TRAINEES_PER_QUERY));
+      queries++;
+      profilesRead += new Set(cojs.map((c) => c.traineeTisId)).size;
+      for (const coj of cojs) {
+        for (const w of byTrainee.get(coj.traineeTisId) ?? []) {
+          if (w.programmeMembershipTisId === coj.programmeMembershipTisId && showsSynced(coj, w.signedAt)) synced.push({ awaited: w, syncedAt: coj.syncedAt });
+        }
+      }
+      afterQuery?.();
+    }
+    return { synced, profilesRead, queries };
   }
 
   async findCoj(programmeMembershipTisId: string): Promise<(CojSignature & { syncedAt: string | null }) | undefined> {

@@ -4,24 +4,20 @@
  * quick (seconds).
  *
  * How a sync is seen here: while any first publish waits, this worker reads TSS's profiles of the waiting
- * CoJs' trainees every POLL_MS, in one query by TSS's key (`TssStore.cojsOfTrainees`, batches of BATCH),
- * never a read per CoJ; a profile that shows the awaited signature synced (`showsSynced`) ends that wait. No
+ * CoJs' trainees every POLL_MS, as the sync watcher does (`TssStore.syncedAmong`), never a read per CoJ; a profile that shows the awaited signature synced (`showsSynced`) ends that wait. No
  * read is made while nothing waits. TIS's syncs usually take longer than the wait (minutes): the waits then
  * stall (one probe at a time still waits, and ends the stall once it is answered) and the runs wait for the
  * cluster's sync watcher instead, which takes every CoJ this path does not.
  */
 import type { Logger } from '../config/logger';
-import type { TssStore } from '../adapters/tss-store';
+import type { AwaitedSync, TssStore } from '../adapters/tss-store';
 import type { Acknowledgement } from '../shared/amqp';
-import { acknowledgesSignature, showsSynced, syncedAcknowledgement, type CojSignature } from '../shared/coj';
+import { acknowledgesSignature, syncedAcknowledgement, type CojSignature } from '../shared/coj';
 import { InWorkerWaits, type ExpectedAnswer } from './in-worker-waits';
 
 /** How often TSS's store is read while publishes wait: a sync shows here at most this long after it lands. */
 const POLL_MS = 500;
-/** Trainees per query, as the sync watcher's. */
-const BATCH = 1000;
-
-type Awaited = Pick<CojSignature, 'traineeTisId' | 'programmeMembershipTisId' | 'signedAt'>;
+type Awaited = AwaitedSync & { workflowId: string };
 
 export class WorkerSyncs {
   private readonly waits: InWorkerWaits<Acknowledgement, Awaited>;
@@ -42,7 +38,7 @@ export class WorkerSyncs {
   /** Registers run `workflowId`'s wait for `signature`'s sync, before it is published (InWorkerWaits.expect). */
   expect(workflowId: string, signature: CojSignature, until = Infinity): ExpectedAnswer<Acknowledgement> | undefined {
     if (this.stopped) return undefined;
-    const awaited: Awaited = { traineeTisId: signature.traineeTisId, programmeMembershipTisId: signature.programmeMembershipTisId, signedAt: signature.signedAt };
+    const awaited: Awaited = { workflowId, traineeTisId: signature.traineeTisId, programmeMembershipTisId: signature.programmeMembershipTisId, signedAt: signature.signedAt };
     const expected = this.waits.expect(workflowId, awaited, (a) => acknowledgesSignature(a, signature), until);
     if (expected) this.polling ??= this.poll().finally(() => (this.polling = undefined));
     return expected;
@@ -72,20 +68,7 @@ export class WorkerSyncs {
   }
 
   private async readOnce(): Promise<void> {
-    const byTrainee = new Map<string, Array<[string, Awaited]>>();
-    for (const entry of this.waits.waiting()) {
-      const list = byTrainee.get(entry[1].traineeTisId);
-      if (list) list.push(entry);
-      else byTrainee.set(entry[1].traineeTisId, [entry]);
-    }
-    const trainees = [...byTrainee.keys()];
-    for (let i = 0; i < trainees.length; i += BATCH) {
-      for (const coj of await this.tssStore.cojsOfTrainees(trainees.slice(i, i + BATCH))) {
-        for (const [workflowId, awaited] of byTrainee.get(coj.traineeTisId) ?? []) {
-          if (awaited.programmeMembershipTisId !== coj.programmeMembershipTisId || !showsSynced(coj, awaited.signedAt)) continue;
-          this.waits.offer(workflowId, syncedAcknowledgement(awaited, coj.syncedAt, 'tss-store'));
-        }
-      }
-    }
+    const { synced } = await this.tssStore.syncedAmong([...this.waits.waiting()].map(([, awaited]) => awaited));
+    for (const { awaited, syncedAt } of synced) this.waits.offer(awaited.workflowId, syncedAcknowledgement(awaited, syncedAt, 'tss-store'));
   }
 }
