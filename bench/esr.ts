@@ -67,7 +67,7 @@ export async function runEsrBench(base: Config, options: EsrBenchOptions): Promi
     const worker = await startWorker(config, log, { ensureClusterSetup: false });
     const running = worker.run();
     cleanups.push(async () => {
-      worker.worker.shutdown();
+      worker.shutdown();
       await running;
     });
     await worker.ready; // its acknowledgement listener consumes

@@ -140,7 +140,6 @@ export async function runSyncWatchBench(base: Config, options: SyncWatchBenchOpt
     const seed = await seedTssStore(tssStore, options.profiles, syncedFrom, options.progress);
     const explain = await explainRoundQuery(tssStore);
     const { timings } = cojSettings(base);
-    const { watchCojSync } = createCojSyncActivities({ client, tssStore });
 
     const cases: SyncWatchCaseFigures[] = [];
     for (const [k, size] of options.sizes.entries()) {
@@ -150,6 +149,7 @@ export async function runSyncWatchBench(base: Config, options: SyncWatchBenchOpt
         const taskQueue = `tisw-bench-sync-watch-${size}-${which}`;
         const { from, to } = (ranges[k] as Record<SyncWatchCase, { from: number; to: number }>)[which];
         const startsPerSecond = await makeWait(client, taskQueue, from, to, timings, options, `${size} CoJs waiting (${which})`);
+        const { watchCojSync } = createCojSyncActivities({ client, tssStore, taskQueue });
         const env = new MockActivityEnvironment({ taskQueue }, { logger: quiet });
         const roundOnce = (): Promise<CojSyncRound> => env.run<[], CojSyncRound, typeof watchCojSync>(watchCojSync);
         const rounds: CojSyncRound[] = [];

@@ -103,7 +103,7 @@ describe('bad input, at every entry point', () => {
 
   afterAll(async () => {
     await Promise.allSettled(receivers.map((r) => r.stop()));
-    worker.worker.shutdown();
+    worker.shutdown();
     await running;
     await client.workflow.getHandle(ESR_LANE_WORKFLOW_ID).terminate('tests done').catch(() => undefined);
     await replies.close();

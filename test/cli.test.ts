@@ -49,6 +49,7 @@ describe('the tisw command line', () => {
     const without = await tisw(['health', '--json'], { TEMPORAL_TASK_QUEUE: `never-polled-${randomUUID()}` });
     expect(without.code).toBe(1);
     expect(JSON.parse(without.stdout).checks).toContainEqual(expect.objectContaining({ name: 'temporal.workers', ok: false }));
+    expect(JSON.parse(without.stdout).checks).toContainEqual(expect.objectContaining({ name: 'temporal.watchers', ok: false }));
     // Everything up: a worker, the receivers on their queues, the schedules present and active.
     const client = await testClient(config);
     const receivers = await startReceivers(config, testLogger(config));
@@ -59,7 +60,7 @@ describe('the tisw command line', () => {
         const withOne = await tisw(['health', '--json']);
         const report = JSON.parse(withOne.stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean }> };
         expect(report.checks.filter((c) => !c.ok)).toEqual([]);
-        expect(report.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['temporal.schedule.tisw-coj-reconciliation', 'temporal.schedule.esr-daily-app-files', 'rabbitmq.queue.trainee.queue.coj.signed.tcs', 'mongodb.esr']));
+        expect(report.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['temporal.watchers', 'temporal.schedule.tisw-coj-reconciliation', 'temporal.schedule.esr-daily-app-files', 'rabbitmq.queue.trainee.queue.coj.signed.tcs', 'mongodb.esr']));
         expect(withOne.code).toBe(0);
       }, config);
       // An operator's pause shows, and fails the check, with the note.

@@ -49,7 +49,7 @@ describe('the ESR run in observed mode', () => {
       await Promise.all(cluster.map((w) => w.ready));
       return await fn();
     } finally {
-      for (const w of cluster) w.worker.shutdown();
+      for (const w of cluster) w.shutdown();
       await Promise.all(running);
     }
   }

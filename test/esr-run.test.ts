@@ -72,7 +72,7 @@ describe('the ESR run through the one lane', () => {
       return await fn(exporter);
     } finally {
       await exporter?.stop();
-      for (const w of cluster) w.worker.shutdown();
+      for (const w of cluster) w.shutdown();
       await Promise.all(running);
     }
   }
@@ -166,7 +166,7 @@ describe('the ESR run through the one lane', () => {
         await exporter.stop();
       }
     } finally {
-      worker.worker.shutdown();
+      worker.shutdown();
       await running;
     }
     expect(await esr.store.appFiles.countDocuments({ runDate })).toBe(2);
@@ -272,7 +272,7 @@ describe('the ESR run through the one lane', () => {
       expect(alerts.slice(alertsFrom).filter((a) => a.tisw.kind === 'esr-deanery-failing')).toEqual([]);
     } finally {
       await exporter.stop();
-      worker.worker.shutdown();
+      worker.shutdown();
       await running;
       await proxy.close();
     }

@@ -4,14 +4,15 @@ import { cojsPastSla, monitorCondition } from '../adapters/metrics';
 import { QUEUES } from '../shared/amqp';
 import { type CojSyncObservation, type Observation } from '../shared/monitor';
 import { waitingCojsQuery } from './coj-sync.activities';
-import { activityInfo } from '@temporalio/activity';
 
 export interface MonitorDeps {
   amqpUrl: string;
   client: Client;
+  /** The cluster's task queue (TEMPORAL_TASK_QUEUE), whose CoJ runs are counted; the monitor itself runs on the watchers'. */
+  taskQueue: string;
 }
 
-export function createMonitorActivities({ amqpUrl, client }: MonitorDeps) {
+export function createMonitorActivities({ amqpUrl, client, taskQueue }: MonitorDeps) {
   return {
     /** One look at the broker: queue depths and consumers, and whether publishes are held back. */
     async observeBroker(queues: string[]): Promise<Observation> {
@@ -25,7 +26,6 @@ export function createMonitorActivities({ amqpUrl, client }: MonitorDeps) {
      */
     async observeCojSync(stalledAfterMs: number): Promise<CojSyncObservation> {
       const since = new Date(Date.now() - stalledAfterMs).toISOString();
-      const { taskQueue } = activityInfo(); // the cluster's: the monitor's activities run on it
       const [waitingLong, acknowledgedRecently] = await Promise.all([
         client.workflow.count(`${waitingCojsQuery(taskQueue)} AND StartTime < '${since}'`),
         client.workflow.count(`WorkflowType = 'cojSubmissionWorkflow' AND ExecutionStatus = 'Completed' AND TaskQueue = '${taskQueue}' AND CloseTime > '${since}'`),

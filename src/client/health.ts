@@ -10,7 +10,7 @@ import { QUEUES } from '../shared/amqp';
 import { createIndexCommand, hasIndex, openMongo, type IndexSpec } from '../adapters/mongo';
 import { TSS_PROFILE_INDEXES } from '../adapters/tss-store';
 import { ESR_INDEXES } from '../adapters/esr-store';
-import { parseWorkerIdentity, SEARCH_ATTRIBUTES } from '../shared/temporal';
+import { parseWorkerIdentity, SEARCH_ATTRIBUTES, watchersTaskQueue } from '../shared/temporal';
 import { SCHEDULE_IDS } from './schedules';
 
 export interface Check {
@@ -96,6 +96,17 @@ async function checkTemporal(config: Config): Promise<Check[]> {
         pollers.length > 0
           ? `${pollers.length} polling task queue ${taskQueue}: ${pollers.map(describePoller).join('; ')}`
           : `no worker polls task queue ${taskQueue}: start one with \`tisw worker\``,
+    });
+    // Every worker polls both; a cluster seen on one and not the other runs an older tis-workflows somewhere.
+    const watchersQueue = watchersTaskQueue(taskQueue);
+    const watchers = await pollerIdentities(client, namespace, watchersQueue);
+    checks.push({
+      name: 'temporal.watchers',
+      ok: watchers.length > 0,
+      detail:
+        watchers.length > 0
+          ? `${watchers.length} polling task queue ${watchersQueue} (the system monitor${config.coj.acknowledgement === 'synced' ? ' and the CoJ sync watcher' : ''})`
+          : `no worker polls task queue ${watchersQueue}: nothing watches the broker${config.coj.acknowledgement === 'synced' ? " or TSS's syncs" : ''}; start a \`tisw worker\` of this version`,
     });
     return checks;
   } catch (err) {

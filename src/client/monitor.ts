@@ -1,6 +1,7 @@
 /**
  * Starting the cluster's singletons: the system monitor (src/workflows/system-monitor.workflow.ts) and, in
- * synced mode, the CoJ sync watcher (src/workflows/coj-sync-watcher.workflow.ts): one of each per namespace.
+ * synced mode, the CoJ sync watcher (src/workflows/coj-sync-watcher.workflow.ts): one of each per namespace,
+ * on the watchers' task queue (watchersTaskQueue: why there).
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Config } from '../config/config';
@@ -9,6 +10,7 @@ import { MONITOR_WORKFLOW_ID, type MonitorSettings } from '../shared/monitor';
 import { systemMonitorWorkflow } from '../workflows/system-monitor.workflow';
 import { cojSyncWatcherWorkflow } from '../workflows/coj-sync-watcher.workflow';
 import { COJ_SYNC_WATCHER_WORKFLOW_ID } from '../shared/coj';
+import { watchersTaskQueue } from '../shared/temporal';
 
 export function monitorSettings(config: Config): MonitorSettings {
   return {
@@ -26,7 +28,7 @@ export function monitorSettings(config: Config): MonitorSettings {
 export function ensureMonitor(client: Client, config: Config, workflowId = MONITOR_WORKFLOW_ID): Promise<'started' | 'running'> {
   return startUnlessRunning(client.workflow.start(systemMonitorWorkflow, {
     workflowId,
-    taskQueue: config.temporal.taskQueue,
+    taskQueue: watchersTaskQueue(config.temporal.taskQueue),
     args: [{ settings: monitorSettings(config), episodes: [], lastReady: {} }],
   }));
 }
@@ -37,7 +39,7 @@ export function ensureMonitor(client: Client, config: Config, workflowId = MONIT
  * signal as an acknowledgement too, and TIS's own sync writes the same syncedAt.
  */
 export function ensureSyncWatcher(client: Client, config: Config, workflowId = COJ_SYNC_WATCHER_WORKFLOW_ID): Promise<'started' | 'running'> {
-  return startUnlessRunning(client.workflow.start(cojSyncWatcherWorkflow, { workflowId, taskQueue: config.temporal.taskQueue, args: [{ intervalMs: config.coj.syncWatchIntervalMs }] }));
+  return startUnlessRunning(client.workflow.start(cojSyncWatcherWorkflow, { workflowId, taskQueue: watchersTaskQueue(config.temporal.taskQueue), args: [{ intervalMs: config.coj.syncWatchIntervalMs }] }));
 }
 
 /** A fixed workflow id makes the starts of a whole cluster end in one run. */

@@ -8,6 +8,14 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 export const TASK_QUEUE = 'tis-workflows';
 
 /**
+ * The cluster's watchers (the system monitor and the CoJ sync watcher) run on a task queue of their own,
+ * which every worker polls beside the cluster's. Why: on the cluster's queue their tasks wait behind the
+ * very load they watch, so a backlog (a burst of CoJs resending through a broker outage, a reconciliation's
+ * backfill) delayed the monitor's looks, and so its alerts, by seconds, when they matter most.
+ */
+export const watchersTaskQueue = (taskQueue: string): string => `${taskQueue}-watchers`;
+
+/**
  * Custom search attributes: what an operator filters on in the Temporal UI and in `tisw stuck`.
  * Registered at start-up by ensureSearchAttributes (src/adapters/temporal.ts).
  */

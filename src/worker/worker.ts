@@ -1,5 +1,6 @@
 /**
- * One worker: the workflows and activities of tis-workflows on the one task queue. Run several
+ * One worker: the workflows and activities of tis-workflows on the cluster's task queue, and the cluster's
+ * watchers on theirs (watchersTaskQueue: why apart). Run several
  * (`tisw worker` N times, on one machine or many) and Temporal shares the work among them.
  * startWorker is the one way a worker starts: `tisw worker` (and so `tisw up` and the CoJ benchmark,
  * which run `tisw worker` processes), the ESR benchmark and the tests all call it.
@@ -28,10 +29,11 @@ import { WorkerSyncs } from './worker-syncs';
 import { WAITS_AT_ONCE } from './in-worker-waits';
 import { createActivities } from '../activities';
 import { workflowSource } from './workflow-bundle';
-import { workerIdentity } from '../shared/temporal';
+import { watchersTaskQueue, workerIdentity } from '../shared/temporal';
 
 export interface TiswWorker {
-  worker: Worker;
+  /** Stops polling both task queues; run() resolves once in-flight tasks are done (or the grace time is up). */
+  shutdown(): void;
   /** Resolves once the acknowledgement listener consumes (and so the broker's queues are declared). */
   ready: Promise<void>;
   /** Runs until shutdown() (or a signal, for a process-wide Runtime), then closes what it opened. */
@@ -131,21 +133,20 @@ async function createWorker(config: Config, log: Logger, overrides: WorkerOverri
     const workerSyncs = new WorkerSyncs(tssStore, config.coj.syncWaitMs, log);
     closers.push(() => workerSyncs.stop());
 
+    const activities = createActivities({ amqp, tss: tss.db, tssStore, esr, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url, taskQueue: config.temporal.taskQueue, workerReplies, workerSyncs });
+    const identity = overrides.identity ?? workerIdentity({ host: os.hostname(), pid: process.pid, ...(metricsPort !== undefined && { metricsPort }) });
+    const common = { connection, namespace: config.temporal.namespace, ...workflowSource(overrides.workflowBundlePath), activities, identity, shutdownGraceTime: '10 seconds' as const, ...dataConverter(config.temporal) };
     const worker = await Worker.create({
-      connection,
-      namespace: config.temporal.namespace,
+      ...common,
       taskQueue: config.temporal.taskQueue,
       // A first publish waiting in the worker for its acknowledgement (WorkerReplies, WorkerSyncs) holds its
       // workflow task for up to seconds while the process does nothing for it: slots for those waits beside
       // the SDK's 40 for the tasks that work, so that waits do not stop other runs' tasks.
       maxConcurrentWorkflowTaskExecutions: 40 + WAITS_AT_ONCE,
-      ...workflowSource(overrides.workflowBundlePath),
-      activities: createActivities({ amqp, tss: tss.db, tssStore, esr, client, alerter, coj: cojSettings(config), amqpUrl: config.amqp.url, workerReplies, workerSyncs }),
-      identity: overrides.identity ?? workerIdentity({ host: os.hostname(), pid: process.pid, ...(metricsPort !== undefined && { metricsPort }) }),
-      shutdownGraceTime: '10 seconds',
-      ...dataConverter(config.temporal),
       ...overrides.worker,
     });
+    // Two singletons for the whole cluster: a few slots are plenty, and the same process's cache and connection serve them.
+    const watchers = await Worker.create({ ...common, taskQueue: watchersTaskQueue(config.temporal.taskQueue), maxConcurrentWorkflowTaskExecutions: 4, maxConcurrentActivityTaskExecutions: 8 });
     // Every worker listens for acknowledgements: competing consumers, so any worker may take any reply.
     const listener = listens ? startAcknowledgementListener({ amqpUrl: config.amqp.url, client, log, connectionName: `${name}:acknowledgements`, workerReplies }) : undefined;
     // Synced mode's optional sources (COJ_RECEIVED, TCS's dead-lettered rejections), where TIS provides them.
@@ -154,11 +155,15 @@ async function createWorker(config: Config, log: Logger, overrides: WorkerOverri
         ? startTisEventsListener({ amqpUrl: config.amqp.url, client, log, connectionName: `${name}:tis-events`, receivedQueue: config.coj.receivedQueue, rejectionsQueue: config.coj.rejectionsQueue })
         : undefined;
     return {
-      worker,
+      shutdown() {
+        worker.shutdown();
+        watchers.shutdown();
+      },
       ready: Promise.all([listener?.ready, tisEvents?.ready]).then(() => undefined),
       async run() {
         try {
-          await worker.run();
+          // Either stopping (shutdown, a signal, a fatal error) stops the other: a worker polls both or neither.
+          await Promise.all([worker.run().finally(() => stopIfRunning(watchers)), watchers.run().finally(() => stopIfRunning(worker))]);
         } finally {
           // Stop taking replies first: any not yet handed over go back to the queue for another worker.
           await Promise.all([listener?.stop(), tisEvents?.stop()]);
@@ -170,6 +175,10 @@ async function createWorker(config: Config, log: Logger, overrides: WorkerOverri
     await closeAll();
     throw err;
   }
+}
+
+function stopIfRunning(worker: Worker): void {
+  if (worker.getState() === 'RUNNING') worker.shutdown();
 }
 
 /** The SDK allows one runtime per process; workers started after the first share it. */

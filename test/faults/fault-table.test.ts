@@ -223,7 +223,9 @@ async function runFault(s: FaultSystem, fault: Fault, index: number): Promise<Ro
   const coj = await checkCojs(s, signatures);
   const esr = await checkEsr(s, runDates, dueIds);
   const recovery = await recoveryParts(s, signatures, coj.syncedAt, requests, faultEnded);
-  const alerts = checkAlerts(fault, s.webhook.alerts.slice(alertsFrom), await lateCojs(s, signatures, coj.syncedAt));
+  const received = s.webhook.alerts.slice(alertsFrom);
+  const alerted = new Set(received.filter((a) => a.tisw.kind === 'coj-late').map((a) => String(a.tisw.details?.programmeMembershipTisId)));
+  const alerts = checkAlerts(fault, received, await lateCojs(s, signatures, coj.syncedAt, alerted));
   return {
     fault: fault.name,
     inFlight,
@@ -337,15 +339,17 @@ interface Lateness {
 
 /**
  * Whether each CoJ was late, read from its run's history (lateWithin). A CoJ synced well within its SLA
- * was acknowledged within it: no history needed. Wall-clock lag alone cannot say: an acknowledgement that
+ * and not alerted was acknowledged within it: no history needed. One alerted is always read: on a loaded
+ * machine the hand-over of a sync can lag past SYNCED_TO_ACKNOWLEDGED_MS (the broker's outage holds the
+ * watcher's signals back behind the resends), and then its run was rightly late. Wall-clock lag alone cannot say: an acknowledgement that
  * reached Temporal in time may be processed long after (a killed worker's cached runs, a backlog after
  * Temporal's restart), and then no alert is right.
  */
-async function lateCojs(s: FaultSystem, signatures: CojSignature[], syncedAt: Map<string, Date | null>): Promise<Map<string, Lateness>> {
+async function lateCojs(s: FaultSystem, signatures: CojSignature[], syncedAt: Map<string, Date | null>, alerted: Set<string>): Promise<Map<string, Lateness>> {
   const result = new Map<string, Lateness>();
   const toRead = signatures.filter((sig) => {
     const synced = syncedAt.get(sig.programmeMembershipTisId);
-    if (synced && synced.getTime() + SYNCED_TO_ACKNOWLEDGED_MS < Date.parse(sig.signedAt) + COJ_SLA_MS) {
+    if (!alerted.has(sig.programmeMembershipTisId) && synced && synced.getTime() + SYNCED_TO_ACKNOWLEDGED_MS < Date.parse(sig.signedAt) + COJ_SLA_MS) {
       result.set(sig.programmeMembershipTisId, { due: false, raised: false });
       return false;
     }

@@ -35,7 +35,7 @@ export async function withWorker<T>(fn: (worker: TiswWorker) => Promise<T>, conf
     await worker.ready;
     return await fn(worker);
   } finally {
-    worker.worker.shutdown();
+    worker.shutdown();
     await running;
   }
 }
