@@ -15,13 +15,13 @@ import { newSignature, signed } from './support/coj';
 import { startTisw } from './support/processes';
 import { parsePrometheus } from '../bench/measure';
 import { tisw } from './support/processes';
-import { promtool, runPromtool } from './support/promtool';
+import { prometheusTool, runPromtool } from './support/prometheus-tools';
 import { METRICS_PORT_RANGE } from '../src/worker/metrics-server';
 import type { Child } from '../src/local/child';
 import net from 'node:net';
 
 // Looked up (and installed where missing) as the file is collected, so that its test can skip saying why.
-const tool = promtool();
+const tool = prometheusTool('promtool');
 
 describe('the worker metrics endpoint', () => {
   const config = testConfig();

@@ -3,7 +3,7 @@
  * their `promtool test rules` cases, one firing and one quiet case at least for every rule; the scrape
  * configuration (deploy/prometheus/prometheus.yml) valid, covering each host's whole metrics port range,
  * and finding both workers of a host when a real Prometheus runs on it. promtool and Prometheus come from
- * Debian's prometheus package (test/support/promtool.ts installs it where missing); where it cannot be
+ * Debian's prometheus package (test/support/prometheus-tools.ts installs it where missing); where it cannot be
  * had, these tests skip with the reason.
  */
 import fs from 'node:fs';
@@ -15,7 +15,7 @@ import { spawnChild, type Child } from '../src/local/child';
 import { eventually } from '../src/shared/poll';
 import { loadConfig } from '../src/config/config';
 import { METRICS_PORT_RANGE } from '../src/worker/metrics-server';
-import { promtool, runPromtool } from './support/promtool';
+import { prometheusTool, runPromtool } from './support/prometheus-tools';
 import { startTisw } from './support/processes';
 
 const DEPLOY = path.join(PROJECT_ROOT, 'deploy', 'prometheus');
@@ -23,10 +23,12 @@ const rulesFile = fs.readFileSync(path.join(DEPLOY, 'tisw-rules.yml'), 'utf8');
 const casesFile = fs.readFileSync(path.join(DEPLOY, 'tisw-rules.test.yml'), 'utf8');
 const scrapeFile = fs.readFileSync(path.join(DEPLOY, 'prometheus.yml'), 'utf8');
 
-const tool = promtool();
-const withPromtool = tool.path ? describe : describe.skip;
+const tool = prometheusTool('promtool');
+const server = prometheusTool('prometheus');
+const whyNot = tool.whyNot ?? server.whyNot;
+const withPrometheus = whyNot === undefined ? describe : describe.skip;
 
-withPromtool(`the Prometheus rules and scrape configuration${tool.path ? '' : ` (skipped: ${tool.whyNot})`}`, () => {
+withPrometheus(`the Prometheus rules and scrape configuration${whyNot === undefined ? '' : ` (skipped: ${whyNot})`}`, () => {
   it('pass their promtool test rules cases', async () => {
     const { code, output } = await runPromtool(tool.path!, ['test', 'rules', 'tisw-rules.test.yml'], '', DEPLOY);
     expect(output).toMatch(/SUCCESS/);
@@ -59,7 +61,8 @@ withPromtool(`the Prometheus rules and scrape configuration${tool.path ? '' : ` 
     const first = loadConfig({}).metricsPort;
     const range = Array.from({ length: METRICS_PORT_RANGE }, (_, i) => first + i);
     const hosts = new Map<string, number[]>();
-    for (const [, host, port] of scrapeFile.matchAll(/^\s*- ([\w.-]+):(\d+)\s*$/gm)) hosts.set(host!, [...(hosts.get(host!) ?? []), Number(port)]);
+    // The scrape targets only (the alerting block names the Alertmanager's host:port too).
+    for (const [, host, port] of scrapeFile.slice(scrapeFile.indexOf('scrape_configs:')).matchAll(/^\s*- ([\w.-]+):(\d+)\s*$/gm)) hosts.set(host!, [...(hosts.get(host!) ?? []), Number(port)]);
     expect(hosts.size).toBeGreaterThan(0);
     for (const [host, ports] of hosts) expect({ host, ports }).toEqual({ host, ports: range });
   });
@@ -80,8 +83,7 @@ withPromtool(`the Prometheus rules and scrape configuration${tool.path ? '' : ` 
       fs.writeFileSync(path.join(dir, 'prometheus.yml'), local);
       fs.copyFileSync(path.join(DEPLOY, 'tisw-rules.yml'), path.join(dir, 'tisw-rules.yml'));
       const webPort = await freePort();
-      const binary = path.join(path.dirname(tool.path!), 'prometheus');
-      prometheus = spawnChild('prometheus', binary, [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${webPort}`], { echo: false });
+      prometheus = spawnChild('prometheus', server.path!, [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${webPort}`], { echo: false });
       const api = `http://127.0.0.1:${webPort}/api/v1`;
       const query = async (q: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> => {
         const response = await fetch(`${api}/query?query=${encodeURIComponent(q)}`).catch(() => undefined);

@@ -50,6 +50,18 @@ export function createCojActivities({ amqp, tssStore, workerReplies, workerSyncs
     return { outcome, syncedAt: syncedAt.toISOString() };
   }
 
+  /** A reply taken in the worker: an "ok" has syncedAt recorded at once, so the workflow needs no activity for it. */
+  async function withSyncedRecorded(signature: CojSignature, acknowledgement: Acknowledgement, submissionStartedAt: string): Promise<Pick<CojPublished, 'acknowledgement' | 'synced'>> {
+    if (acknowledgement.status !== 'ok') return { acknowledgement };
+    try {
+      return { acknowledgement, synced: await recordSynced(signature, submissionStartedAt) };
+    } catch (err) {
+      // The publish and the reply stand; the workflow records syncedAt itself, with its retries.
+      log.warn('recording syncedAt after the reply failed; the workflow will', { programmeMembershipTisId: signature.programmeMembershipTisId, error: (err as Error).message });
+      return { acknowledgement };
+    }
+  }
+
   return {
     /**
      * Publishes the CoJ event in TSS's shape; resolves once the broker confirmed it. The message id is
@@ -92,19 +104,9 @@ export function createCojActivities({ amqp, tssStore, workerReplies, workerSyncs
       cojPublishesTotal.inc({ result: 'ok', resend: String(resend) });
       const acknowledgement = await expected?.answer();
       if (!acknowledgement) return { publishedAt };
-      if (sync) {
-        countSync({ path: 'in-worker', source: String(acknowledgement.result.source), startedAt: new Date(sync.submissionStartedAt) });
-        return { publishedAt, acknowledgement };
-      }
-      if (!reply) return { publishedAt };
-      if (acknowledgement.status !== 'ok') return { publishedAt, acknowledgement };
-      try {
-        return { publishedAt, acknowledgement, synced: await recordSynced(signature, reply.submissionStartedAt) };
-      } catch (err) {
-        // The publish and the reply stand; the workflow records syncedAt itself, with its retries.
-        log.warn('recording syncedAt after the reply failed; the workflow will', { programmeMembershipTisId: signature.programmeMembershipTisId, error: (err as Error).message });
-        return { publishedAt, acknowledgement };
-      }
+      if (reply) return { publishedAt, ...(await withSyncedRecorded(signature, acknowledgement, reply.submissionStartedAt)) };
+      if (sync) countSync({ path: 'in-worker', source: String(acknowledgement.result.source), startedAt: new Date(sync.submissionStartedAt) });
+      return { publishedAt, acknowledgement };
     },
 
     recordCojSynced: recordSynced,

@@ -1,33 +1,49 @@
-/** A local HTTP server standing for Slack: records every alert POSTed to it. */
+/** Local HTTP servers standing for the operators' webhooks: each records every JSON body POSTed to it, and when it came. */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export interface WebhookReceiver {
+export interface JsonReceiver<T> {
   url: string;
-  alerts: Array<{ text: string; tisw: { kind: string; summary: string; details?: Record<string, unknown>; resolved?: true } }>;
-  /** When an alert of `alerts` arrived (epoch ms): detection times end there. */
-  receivedAt(alert: WebhookReceiver['alerts'][number]): number;
+  bodies: T[];
+  /** When a body of `bodies` arrived (epoch ms): detection times end there. */
+  receivedAt(body: T): number;
   close(): Promise<void>;
 }
 
-export async function startWebhookReceiver(status = 200): Promise<WebhookReceiver> {
-  const alerts: WebhookReceiver['alerts'] = [];
+export async function startJsonReceiver<T extends object>(status = 200): Promise<JsonReceiver<T>> {
+  const bodies: T[] = [];
   const arrivals = new WeakMap<object, number>();
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
-      const alert = JSON.parse(body) as WebhookReceiver['alerts'][number];
-      arrivals.set(alert, Date.now());
-      alerts.push(alert);
+      const parsed = JSON.parse(body) as T;
+      arrivals.set(parsed, Date.now());
+      bodies.push(parsed);
       res.writeHead(status).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
-    alerts,
-    receivedAt: (alert) => arrivals.get(alert) ?? Number.NaN,
+    bodies,
+    receivedAt: (body) => arrivals.get(body) ?? Number.NaN,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
+}
+
+/** A tis-workflows alert as the worker's webhook sends it (Slack-compatible: `text`, and ours under `tisw`). */
+export interface TiswAlertBody {
+  text: string;
+  tisw: { kind: string; summary: string; details?: Record<string, unknown>; resolved?: true };
+}
+
+/** Stands for Slack: the alerts tis-workflows' workers POST (ALERT_WEBHOOK_URL). */
+export interface WebhookReceiver extends Omit<JsonReceiver<TiswAlertBody>, 'bodies'> {
+  alerts: TiswAlertBody[];
+}
+
+export async function startWebhookReceiver(status = 200): Promise<WebhookReceiver> {
+  const { bodies, ...rest } = await startJsonReceiver<TiswAlertBody>(status);
+  return { ...rest, alerts: bodies };
 }
