@@ -10,7 +10,8 @@ import { TisStore } from '../src/adapters/tis-store';
 import { connectAmqp } from '../src/adapters/amqp';
 import { startCojReceiver } from '../src/receivers/coj-receiver';
 import type { Consumer } from '../src/adapters/amqp-consumer';
-import { COJ_CONFORMANCE_CASES as C, CONFORMANCE_HEADER, MALFORMED_KINDS, type ConformanceReport } from '../src/client/conformance';
+import { CONFORMANCE_HEADER, MALFORMED_KINDS, type ConformanceReport } from '../src/client/conformance';
+import { COJ_CONFORMANCE_CASES as C } from '../src/client/conformance-coj';
 import type { GetMessage } from 'amqplib';
 import { deadLetterQueue, QUEUES } from '../src/shared/amqp';
 import { testConfig, testLogger } from './support/system';
@@ -83,6 +84,15 @@ describe('tisw conformance coj', () => {
       expect(report.cases.find((c) => c.case === C.repeat)?.expected).toMatch(/by the reply alone/);
     });
 
+    it('with --dead-letter-queue, finds each malformed CoJ there', async () => {
+      const { code, report } = await conformance(QUEUES.cojSigned, ['--store-uri', config.mongo.tis.uri, '--dead-letter-queue', deadLetterQueue(QUEUES.cojSigned)]);
+      expect({ failing: failing(report), code }).toEqual({ failing: [], code: 0 });
+      for (const kind of MALFORMED_KINDS) {
+        const c = report.cases.find((x) => x.case === C.malformed(kind));
+        expect([kind, c?.expected, c?.seen]).toEqual([kind, `dead-lettered to ${deadLetterQueue(QUEUES.cojSigned)}`, expect.stringMatching(/^rejected: .*; dead-lettered to trainee\.queue\.coj\.signed\.tcs\.dead-letter: .+/)]);
+      }
+    });
+
     it('prints the table (case, expected, seen, pass) and exits 0', async () => {
       const { code, stdout } = await tisw(['conformance', 'coj', '--queue', QUEUES.cojSigned, '--store-uri', config.mongo.tis.uri, '--reply-to-timeout', '1']);
       echo(`reference receiver:\n${stdout}`);
@@ -145,6 +155,26 @@ describe('tisw conformance coj', () => {
       expect(seen(report, C.malformed('not JSON'))).toMatch(/^no reply within 1 s; no \S+\.dead-letter to look in$/);
       for (const c of report.cases.slice(notJson + 1, -1)) expect([c.case, c.seen]).toEqual([c.case, expect.stringMatching(/^no reply within 1 s/)]);
     });
+  });
+
+  it('with --dead-letter-queue, a receiver that only replies "rejected" to malformed CoJs fails each malformed case, which it passes without', async () => {
+    const receiver = await startBrokenCojReceiver('stores-twice', { amqpUrl: config.amqp.url, tis });
+    const dlq = deadLetterQueue(receiver.queue);
+    const connection = await connectAmqp({ url: config.amqp.url, connectionName: 'test' });
+    const channel = await connection.createChannel();
+    await channel.assertQueue(dlq, { durable: false });
+    try {
+      const without = await conformance(receiver.queue);
+      const withFlag = await conformance(receiver.queue, ['--store-uri', config.mongo.tis.uri, '--dead-letter-queue', dlq]);
+      const malformed = MALFORMED_KINDS.map((k) => C.malformed(k));
+      expect(failing(without.report)).toEqual([C.repeat]);
+      expect(failing(withFlag.report)).toEqual([C.repeat, ...malformed]);
+      for (const name of malformed) expect([name, seen(withFlag.report, name)]).toEqual([name, expect.stringMatching(new RegExp(`^rejected: .*; not on ${dlq.replace(/\./g, '\\.')} within 1 s$`))]);
+    } finally {
+      await channel.deleteQueue(dlq);
+      await connection.close();
+      await receiver.stop();
+    }
   });
 
   describe('refusals', () => {

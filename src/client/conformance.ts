@@ -1,46 +1,41 @@
 /**
- * `tisw conformance coj`: the reply contract (how-it-works.md, "The acknowledgement contract") as an
- * executable test of someone else's CoJ receiver, before it carries real CoJs. It drives the live receiver
- * through its queue, one request at a time, and checks case by case what comes back to a reply queue of its
- * own (private, exclusive, auto-delete: nobody else's replies reach it, and it goes when the run does).
+ * `tisw conformance coj|esr`: the reply contract (how-it-works.md, "The acknowledgement contract") as an
+ * executable test of someone else's receiver, before it carries real messages. What both jobs share lives
+ * here: the refusals, the run's marked requests, the reply queue, waiting for an answer, the dead-letter
+ * look-up, the malformed kinds and the correlation case, and the report. Each job's cases are in its own
+ * file (conformance-coj.ts, conformance-esr.ts).
  *
- * Every request is marked as a test: the header x-tisw-conformance names the run, messageIds start
- * `tisw-conformance-`, and the programme memberships are fresh UUIDs. With the receiver's store (the
- * reference layout, TisStore) the run adds its own programme memberships there, reads back what each
- * delivery stored, and removes them after; without it, it uses one programme membership the receiver
- * knows, set aside for these tests, and judges by the replies alone.
+ * A run drives the live receiver through its queue, one request at a time, and checks case by case what
+ * comes back to a reply queue of its own (private, exclusive, auto-delete: nobody else's replies reach it,
+ * and it goes when the run does). Every request is marked as a test: the header x-tisw-conformance names
+ * the run and messageIds start `tisw-conformance-<run id>-`.
  *
  * Requests go one at a time: a reply that arrives while a case waits is that case's answer, or, if it
  * carries a correlationId the run never sent (or none), evidence that the receiver does not echo it.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, GetMessage } from 'amqplib';
-import type { MongoTarget } from '../config/config';
+import type { z } from 'zod';
 import { connectAmqp } from '../adapters/amqp';
-import { openMongo, type MongoStore } from '../adapters/mongo';
-import { TisStore, type TisCoj } from '../adapters/tis-store';
 import { DEAD_LETTER_REASON_HEADER, deadLetterQueue } from '../shared/amqp';
-import { type CojVersion } from '../shared/coj';
 import { InvalidInputError } from '../shared/errors';
-import { cojReply, describeIssues } from '../shared/messages';
+import { describeIssues } from '../shared/messages';
 import { LOCAL_HOSTS } from '../local/ports';
 
 /** Header on every request of a run, naming the run: a receiver or an operator can tell test traffic apart. */
 export const CONFORMANCE_HEADER = 'x-tisw-conformance';
 
-/** The case names, as the table and --json show them: scripts and tests rely on them. */
-export const COJ_CONFORMANCE_CASES = {
-  firstDelivery: 'first delivery',
-  repeat: 'same message again',
-  olderAfterNewer: 'older signature after a newer one',
-  unknown: 'unknown programme membership',
-  malformed: (kind: MalformedKind) => `malformed: ${kind}`,
-  validAfter: (kind: MalformedKind) => `valid CoJ after ${kind}`,
-  correlation: 'replies carry correlationId to replyTo',
-} as const;
+/** The prefix of every id a run makes up (messageIds, and the ESR run's commandIds): `tisw-conformance-<run id>-`. */
+export const conformanceIdPrefix = (runId: string): string => `tisw-conformance-${runId}-`;
 
 export const MALFORMED_KINDS = ['not JSON', 'wrong content type', 'missing fields', 'oversized'] as const;
 export type MalformedKind = (typeof MALFORMED_KINDS)[number];
+
+/** The case names both jobs have, as the table and --json show them: scripts and tests rely on them. */
+export const SHARED_CONFORMANCE_CASES = {
+  malformed: (kind: MalformedKind) => `malformed: ${kind}`,
+  correlation: 'replies carry correlationId to replyTo',
+} as const;
 
 export interface ConformanceCase {
   case: string;
@@ -50,7 +45,7 @@ export interface ConformanceCase {
 }
 
 export interface ConformanceReport {
-  job: 'coj';
+  job: 'coj' | 'esr';
   queue: string;
   /** Marks every request of this run (header x-tisw-conformance, messageIds). */
   runId: string;
@@ -58,24 +53,44 @@ export interface ConformanceReport {
   readBack: boolean;
   pass: boolean;
   cases: ConformanceCase[];
+  /** What the run left in the receiver's store, for the operator (absent when it left nothing). */
+  leftBehind?: string;
 }
 
-export interface CojConformanceOptions {
+/** What every run is given, whatever the job. */
+export interface ConformanceOptions {
   amqpUrl: string;
   /** The receiver's queue. */
   queue: string;
   /** How long each request waits for its reply. */
   replyTimeoutMs: number;
-  /** The receiver's store, in the reference layout (TisStore): fresh programme memberships are added there and read back. */
-  store?: MongoTarget;
-  /** Without a store: a programme membership the receiver knows, set aside for conformance tests. */
-  programmeMembershipTisId?: string;
+  /**
+   * Where the receiver dead-letters what it can never take. Given, each malformed case passes only once
+   * its message is there (a rejection alone is not enough); absent, a rejection passes, and so does the
+   * message on <queue>.dead-letter (our receivers' convention).
+   */
+  deadLetterQueue?: string;
   /** The operator said yes to a broker that is not on this machine (a real receiver's queue). */
   remoteBrokerConfirmed?: boolean;
 }
 
-/** Bigger than any receiver should take (ours takes up to 256 KiB). */
+/** What a job tells the shared run: its requests' AMQP type, what they are (for messages) and how its replies read. */
+export interface ConformanceJob<Ok> {
+  job: ConformanceReport['job'];
+  /** For the refusal of a remote broker: "test CoJs". */
+  requests: string;
+  /** The AMQP `type` of its requests, as our publishers set it. */
+  messageType: string;
+  /** The reply schema tis-workflows' listener applies (shared/messages.ts). */
+  replySchema: z.ZodType<{ status: 'ok' } | { status: 'rejected'; reason: string }>;
+  /** One line for an `ok` reply (already parsed by the schema). */
+  describeOk(ok: Ok): string;
+}
+
+/** Bigger than any receiver should take (ours take up to 256 KiB). */
 const OVERSIZED_PADDING_BYTES = 300 * 1024;
+/** How often a dead-letter queue is looked at while a case waits for its message to arrive there. */
+const DEAD_LETTER_POLL_MS = 200;
 
 /** Whether an AMQP URL names this machine: 127.0.0.0/8, ::1 or localhost. */
 export function isLocalBroker(amqpUrl: string): boolean {
@@ -83,17 +98,31 @@ export function isLocalBroker(amqpUrl: string): boolean {
   return LOCAL_HOSTS.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-export async function runCojConformance(options: CojConformanceOptions): Promise<ConformanceReport> {
-  if (!options.store && !options.programmeMembershipTisId) {
-    throw new InvalidInputError('name the receiver\'s store (--store-uri), where fresh test programme memberships are added and read back, or a programme membership it knows that is set aside for these tests (--programme-membership)');
-  }
+/**
+ * Refuses a remote broker without the operator's yes, opens the run, hands it to the job's cases, and
+ * closes it (its reply queue, its own dead letters) whatever happens.
+ */
+export async function runConformance<Ok>(
+  options: ConformanceOptions,
+  job: ConformanceJob<Ok>,
+  cases: (run: ConformanceRun<Ok>) => Promise<{ readBack: boolean; cases: ConformanceCase[]; leftBehind?: string }>,
+): Promise<ConformanceReport> {
   if (!isLocalBroker(options.amqpUrl) && !options.remoteBrokerConfirmed) {
     // Only the host: the URL may hold a password.
-    throw new InvalidInputError(`AMQP_URL names a broker on ${new URL(options.amqpUrl).hostname}, not this machine: conformance publishes test CoJs to ${options.queue} there; add --yes if that receiver is meant for it`);
+    throw new InvalidInputError(`AMQP_URL names a broker on ${new URL(options.amqpUrl).hostname}, not this machine: conformance publishes ${job.requests} to ${options.queue} there; add --yes if that receiver is meant for it`);
   }
-  const run = await ConformanceRun.open(options);
+  const run = await ConformanceRun.open(options, job);
   try {
-    return await run.coj();
+    const result = await cases(run);
+    return {
+      job: job.job,
+      queue: options.queue,
+      runId: run.runId,
+      readBack: result.readBack,
+      pass: result.cases.every((c) => c.pass),
+      cases: result.cases,
+      ...(result.leftBehind !== undefined && { leftBehind: result.leftBehind }),
+    };
   } finally {
     await run.close();
   }
@@ -106,56 +135,44 @@ interface Reply {
   taken: boolean;
 }
 
-type Answer = { kind: 'reply'; reply: Reply } | { kind: 'uncorrelated'; reply: Reply } | { kind: 'none' };
+export type Answer = { kind: 'reply'; reply: Reply } | { kind: 'uncorrelated'; reply: Reply } | { kind: 'none' };
 
-interface Request {
+export interface Request {
   content: Buffer;
   contentType: string;
   messageId: string;
   correlationId: string;
 }
 
-interface Signature {
-  programmeMembershipTisId: string;
-  signedAt: string;
-  version: CojVersion;
-}
-
-const cojEvent = (s: Signature): object => ({ programmeMembershipTisId: s.programmeMembershipTisId, conditionsOfJoining: { signedAt: s.signedAt, version: s.version, syncedAt: null } });
-
-class ConformanceRun {
+export class ConformanceRun<Ok> {
   private readonly replies: Reply[] = [];
   /** Every correlationId sent: a reply carrying another (or none) did not echo its request's. */
   private readonly sent = new Set<string>();
   private wake: () => void = () => undefined;
   private requests = 0;
-  private readonly seeded: string[] = [];
-  /** Signatures go up one second at a time from ten minutes ago, so each is newer than the one before. */
-  private readonly firstSignedAt = Date.now() - 10 * 60_000;
-  private nextSecond = 0;
 
   private constructor(
-    private readonly options: CojConformanceOptions,
+    readonly options: ConformanceOptions,
+    private readonly job: ConformanceJob<Ok>,
     readonly runId: string,
     private readonly connection: ChannelModel,
     private readonly channel: ConfirmChannel,
     private readonly replyQueue: string,
     private readonly returned: Set<string>,
-    private readonly store: { mongo: MongoStore; tis: TisStore } | undefined,
   ) {}
 
-  static async open(options: CojConformanceOptions): Promise<ConformanceRun> {
+  static async open<Ok>(options: ConformanceOptions, job: ConformanceJob<Ok>): Promise<ConformanceRun<Ok>> {
     const runId = `${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
     const connection = await connectAmqp({ url: options.amqpUrl, connectionName: `tisw-conformance-${runId}` });
     try {
       await requireConsumer(connection, options.queue);
+      if (options.deadLetterQueue !== undefined) await requireQueue(connection, options.deadLetterQueue, '--dead-letter-queue');
       const channel = await connection.createConfirmChannel();
       const returned = new Set<string>();
       channel.on('return', (m: ConsumeMessage) => returned.add(String(m.properties.messageId)));
       const replyQueue = `tisw.queue.conformance.reply.${runId}`;
       await channel.assertQueue(replyQueue, { exclusive: true, autoDelete: true, durable: false });
-      const store = options.store ? await openStore(options.store) : undefined;
-      const run = new ConformanceRun(options, runId, connection, channel, replyQueue, returned, store);
+      const run = new ConformanceRun(options, job, runId, connection, channel, replyQueue, returned);
       await channel.consume(replyQueue, (m) => m && run.received(m), { noAck: true });
       return run;
     } catch (err) {
@@ -165,136 +182,43 @@ class ConformanceRun {
   }
 
   async close(): Promise<void> {
-    // The receiver may dead-letter a malformed request and reply to it too (ours does): the run's test
+    // The receiver may dead-letter a malformed request and reply to it too (ours do): the run's test
     // messages are its own to remove, so that an operator reading the dead-letter queue sees only real ones.
     await this.takeDeadLettered((m) => m.properties.headers?.[CONFORMANCE_HEADER] === this.runId).catch(() => undefined);
-    if (this.store) {
-      // The run's own programme memberships only: nothing of the receiver's is touched.
-      await this.store.tis.programmeMemberships.deleteMany({ _id: { $in: this.seeded } }).catch(() => undefined);
-      await this.store.mongo.close();
-    }
     await this.connection.close().catch(() => undefined);
   }
 
-  async coj(): Promise<ConformanceReport> {
-    const cases: ConformanceCase[] = [];
-    const C = COJ_CONFORMANCE_CASES;
-    const pm = await this.knownProgrammeMembership();
-    const stored = this.store ? '; stored' : '';
-    const readBack = this.store ? '' : ' (by the reply alone: no --store-uri)';
-
-    // A first delivery: ok, naming the signature it stored.
-    const first = this.signature(pm);
-    const firstRequest = this.jsonRequest(cojEvent(first));
-    const firstAnswer = await this.ask(firstRequest);
-    const storedFirst = await this.storedCoj(pm);
-    cases.push({
-      case: C.firstDelivery,
-      expected: `ok naming ${describeSignature(first)}${stored}`,
-      seen: describeAnswer(firstAnswer, this.options.replyTimeoutMs) + (this.store ? `; stored: ${describeStored(storedFirst)}` : ''),
-      pass: okFor(firstAnswer, first) && (!this.store || sameSignature(storedFirst, first)),
-    });
-
-    // The same message again, as a resend is: the same answer, and nothing stored again.
-    const repeatAnswer = await this.ask(firstRequest);
-    const storedRepeat = await this.storedCoj(pm);
-    const sameAnswer = firstAnswer.kind === 'reply' && repeatAnswer.kind === 'reply' && contractFields(repeatAnswer.reply.body) === contractFields(firstAnswer.reply.body);
-    const secondEffect = this.store ? describeSecondEffect(storedFirst, storedRepeat) : undefined;
-    cases.push({
-      case: C.repeat,
-      expected: `the same answer, no second effect${readBack}`,
-      seen: `${describeAnswer(repeatAnswer, this.options.replyTimeoutMs)}${firstAnswer.kind === 'reply' && repeatAnswer.kind === 'reply' && !sameAnswer ? ' (not the first answer)' : ''}${this.store ? `; ${secondEffect ?? 'stored once'}` : ''}`,
-      pass: sameAnswer && okFor(repeatAnswer, first) && secondEffect === undefined,
-    });
-
-    // A newer signature, then an older one arriving late: the newer stays.
-    const older = this.signature(pm);
-    const newer = this.signature(pm);
-    const newerAnswer = await this.ask(this.jsonRequest(cojEvent(newer)));
-    const olderAnswer = await this.ask(this.jsonRequest(cojEvent(older)));
-    const storedAfter = await this.storedCoj(pm);
-    cases.push({
-      case: C.olderAfterNewer,
-      expected: `the newer one stays${this.store ? ' stored' : ''}; both answered${readBack}`,
-      seen: `newer: ${describeAnswer(newerAnswer, this.options.replyTimeoutMs)}; older: ${describeAnswer(olderAnswer, this.options.replyTimeoutMs)}${this.store ? `; stored: ${describeStored(storedAfter)}` : ''}`,
-      // The older one may be acknowledged (it was received, and ignored) or rejected, as long as it is answered.
-      pass: okFor(newerAnswer, newer) && (okFor(olderAnswer, older) || rejected(olderAnswer)) && (!this.store || sameSignature(storedAfter, newer)),
-    });
-
-    // A programme membership nobody has: an explicit rejection, so the sender stops resending.
-    const unknownAnswer = await this.ask(this.jsonRequest(cojEvent({ ...this.signature(pm), programmeMembershipTisId: randomUUID() })));
-    cases.push({ case: C.unknown, expected: 'rejected with a reason', seen: describeAnswer(unknownAnswer, this.options.replyTimeoutMs), pass: rejected(unknownAnswer) });
-
-    // Each malformed kind: refused (a rejection, or the receiver's dead-letter queue), and the receiver still takes the next valid CoJ.
-    for (const kind of MALFORMED_KINDS) {
-      const request = this.malformedRequest(kind, this.signature(pm));
-      const answer = await this.ask(request);
-      const deadLetter = answer.kind === 'none' ? await this.findDeadLettered(request.messageId) : undefined;
-      cases.push({
-        case: C.malformed(kind),
-        expected: 'rejected with a reason, or dead-lettered',
-        seen: deadLetter?.found ? `dead-lettered to ${deadLetterQueue(this.options.queue)}${deadLetter.reason ? `: ${deadLetter.reason}` : ''}` : `${describeAnswer(answer, this.options.replyTimeoutMs)}${deadLetter ? `; ${deadLetter.why}` : ''}`,
-        pass: rejected(answer) || deadLetter?.found === true,
-      });
-      const valid = this.signature(pm);
-      const validAnswer = await this.ask(this.jsonRequest(cojEvent(valid)));
-      cases.push({ case: C.validAfter(kind), expected: `ok naming ${describeSignature(valid)}`, seen: describeAnswer(validAnswer, this.options.replyTimeoutMs), pass: okFor(validAnswer, valid) });
-    }
-
-    // Every reply of the run came to its replyTo, with its request's correlationId.
-    const foreign = this.replies.filter((r) => r.correlationId === undefined || !this.sent.has(r.correlationId));
-    cases.push({
-      case: C.correlation,
-      expected: 'every reply on replyTo with its request\'s correlationId',
-      seen: this.replies.length === 0 ? 'no reply at all' : `${this.replies.length - foreign.length} of ${this.replies.length} replies carried a correlationId the run sent${foreign.length ? `; others: ${foreign.slice(0, 3).map((r) => r.correlationId ?? '(none)').join(', ')}` : ''}`,
-      pass: this.replies.length > 0 && foreign.length === 0,
-    });
-
-    return { job: 'coj', queue: this.options.queue, runId: this.runId, readBack: this.store !== undefined, pass: cases.every((c) => c.pass), cases };
+  /** The dead-letter queue the malformed cases look in. */
+  get deadLetterQueue(): string {
+    return this.options.deadLetterQueue ?? deadLetterQueue(this.options.queue);
   }
 
-  private async knownProgrammeMembership(): Promise<string> {
-    if (!this.store) return this.options.programmeMembershipTisId as string;
-    const id = randomUUID();
-    // The person id names the run: the record is plainly a conformance test's, should it outlive the run.
-    await this.store.tis.addProgrammeMembership(id, `tisw-conformance-${this.runId}`);
-    this.seeded.push(id);
-    return id;
-  }
-
-  private signature(programmeMembershipTisId: string): Signature {
-    return { programmeMembershipTisId, signedAt: new Date(this.firstSignedAt + 1000 * this.nextSecond++).toISOString(), version: 'GG10' };
-  }
-
-  private storedCoj(pm: string): Promise<TisCoj | undefined> {
-    return this.store ? this.store.tis.findCoj(pm) : Promise.resolve(undefined);
-  }
-
-  private jsonRequest(body: object): Request {
+  jsonRequest(body: object): Request {
     return this.request(Buffer.from(JSON.stringify(body)), 'application/json');
   }
 
-  private malformedRequest(kind: MalformedKind, s: Signature): Request {
+  /** A malformed request of this kind, made from a valid body and one with fields missing. */
+  malformedRequest(kind: MalformedKind, valid: object, missingFields: object): Request {
     switch (kind) {
       case 'not JSON':
-        return this.request(Buffer.from(JSON.stringify(cojEvent(s)).slice(0, 30)), 'application/json');
+        return this.request(Buffer.from(JSON.stringify(valid).slice(0, 30)), 'application/json');
       case 'wrong content type':
-        return this.request(Buffer.from(JSON.stringify(cojEvent(s))), 'text/plain');
+        return this.request(Buffer.from(JSON.stringify(valid)), 'text/plain');
       case 'missing fields':
-        return this.jsonRequest({ programmeMembershipTisId: s.programmeMembershipTisId });
+        return this.jsonRequest(missingFields);
       case 'oversized':
-        return this.jsonRequest({ ...cojEvent(s), padding: 'x'.repeat(OVERSIZED_PADDING_BYTES) });
+        return this.jsonRequest({ ...valid, padding: 'x'.repeat(OVERSIZED_PADDING_BYTES) });
     }
   }
 
   private request(content: Buffer, contentType: string): Request {
     const n = ++this.requests;
     // A correlationId unlike the messageId and unlike a workflow id, so only an echo of it matches.
-    return { content, contentType, messageId: `tisw-conformance-${this.runId}-${n}`, correlationId: `tisw-conformance-${randomUUID()}` };
+    return { content, contentType, messageId: `${conformanceIdPrefix(this.runId)}${n}`, correlationId: `tisw-conformance-${randomUUID()}` };
   }
 
   /** Publishes one request (confirmed, mandatory) and waits for its answer. */
-  private async ask(request: Request): Promise<Answer> {
+  async ask(request: Request): Promise<Answer> {
     this.sent.add(request.correlationId);
     await new Promise<void>((resolve, reject) => {
       this.channel.publish(
@@ -308,7 +232,7 @@ class ConformanceRun {
           messageId: request.messageId,
           correlationId: request.correlationId,
           replyTo: this.replyQueue,
-          type: 'coj.signed',
+          type: this.job.messageType,
           headers: { [CONFORMANCE_HEADER]: this.runId },
         },
         (err: unknown) => {
@@ -320,6 +244,68 @@ class ConformanceRun {
       );
     });
     return this.answerTo(request.correlationId);
+  }
+
+  /** The answer's `ok` body, read by the job's reply schema; undefined for anything else. */
+  ok(answer: Answer): Ok | undefined {
+    if (answer.kind !== 'reply') return undefined;
+    const parsed = this.job.replySchema.safeParse(answer.reply.body);
+    return parsed.success && parsed.data.status === 'ok' ? (parsed.data as Ok) : undefined;
+  }
+
+  rejected(answer: Answer): boolean {
+    if (answer.kind !== 'reply') return false;
+    const parsed = this.job.replySchema.safeParse(answer.reply.body);
+    return parsed.success && parsed.data.status === 'rejected';
+  }
+
+  describe(answer: Answer): string {
+    if (answer.kind === 'none') return `no reply within ${this.options.replyTimeoutMs / 1000} s`;
+    const { reply } = answer;
+    if (answer.kind === 'uncorrelated') return `a reply with correlationId ${reply.correlationId ?? '(none)'}, not the request's`;
+    if (reply.body === undefined) return 'a reply that is not JSON';
+    const parsed = this.job.replySchema.safeParse(reply.body);
+    if (!parsed.success) return `a reply outside the contract: ${describeIssues(parsed.error)}`;
+    if (parsed.data.status === 'rejected') return `rejected: ${parsed.data.reason}`;
+    return `ok ${this.job.describeOk(parsed.data as Ok)}`;
+  }
+
+  /**
+   * Sends one malformed request and judges the receiver's refusal: with --dead-letter-queue, it must
+   * arrive there (waiting up to the reply timeout after the answer, since a receiver may reply first);
+   * without, a rejection passes, and so does the message on <queue>.dead-letter.
+   */
+  async malformedCase(kind: MalformedKind, request: Request): Promise<ConformanceCase> {
+    const answer = await this.ask(request);
+    const name = SHARED_CONFORMANCE_CASES.malformed(kind);
+    const queue = this.deadLetterQueue;
+    if (this.options.deadLetterQueue !== undefined) {
+      const deadLetter = await this.findDeadLettered(request.messageId, Date.now() + this.options.replyTimeoutMs);
+      return {
+        case: name,
+        expected: `dead-lettered to ${queue}`,
+        seen: `${this.describe(answer)}; ${deadLetter.found ? describeDeadLetter(queue, deadLetter.reason) : deadLetter.why}`,
+        pass: deadLetter.found,
+      };
+    }
+    const deadLetter = answer.kind === 'none' ? await this.findDeadLettered(request.messageId, Date.now()) : undefined;
+    return {
+      case: name,
+      expected: 'rejected with a reason, or dead-lettered',
+      seen: deadLetter?.found ? describeDeadLetter(queue, deadLetter.reason) : `${this.describe(answer)}${deadLetter ? `; ${deadLetter.why}` : ''}`,
+      pass: this.rejected(answer) || deadLetter?.found === true,
+    };
+  }
+
+  /** Every reply of the run came to its replyTo, with its request's correlationId. */
+  correlationCase(): ConformanceCase {
+    const foreign = this.replies.filter((r) => r.correlationId === undefined || !this.sent.has(r.correlationId));
+    return {
+      case: SHARED_CONFORMANCE_CASES.correlation,
+      expected: "every reply on replyTo with its request's correlationId",
+      seen: this.replies.length === 0 ? 'no reply at all' : `${this.replies.length - foreign.length} of ${this.replies.length} replies carried a correlationId the run sent${foreign.length ? `; others: ${foreign.slice(0, 3).map((r) => r.correlationId ?? '(none)').join(', ')}` : ''}`,
+      pass: this.replies.length > 0 && foreign.length === 0,
+    };
   }
 
   private received(message: ConsumeMessage): void {
@@ -358,23 +344,28 @@ class ConformanceRun {
     }
   }
 
-  /** Whether the receiver dead-lettered this request to <queue>.dead-letter (our receivers' convention), and why. */
-  private async findDeadLettered(messageId: string): Promise<{ found: true; reason?: string } | { found: false; why: string }> {
-    const queue = deadLetterQueue(this.options.queue);
-    const taken = await this.takeDeadLettered((m) => m.properties.messageId === messageId);
-    if (taken === undefined) return { found: false, why: `no ${queue} to look in` };
-    const [m] = taken;
-    if (!m) return { found: false, why: `not on ${queue}` };
-    const reason = m.properties.headers?.[DEAD_LETTER_REASON_HEADER] as unknown;
-    return { found: true, ...(reason !== undefined && { reason: String(reason) }) };
+  /** Whether the receiver dead-lettered this request to the run's dead-letter queue by `until` (epoch ms), and why. */
+  private async findDeadLettered(messageId: string, until: number): Promise<{ found: true; reason?: string } | { found: false; why: string }> {
+    const queue = this.deadLetterQueue;
+    for (;;) {
+      const taken = await this.takeDeadLettered((m) => m.properties.messageId === messageId);
+      if (taken === undefined) return { found: false, why: `no ${queue} to look in` };
+      const [m] = taken;
+      if (m) {
+        const reason = m.properties.headers?.[DEAD_LETTER_REASON_HEADER] as unknown;
+        return { found: true, ...(reason !== undefined && { reason: String(reason) }) };
+      }
+      if (Date.now() >= until) return { found: false, why: this.options.deadLetterQueue !== undefined ? `not on ${queue} within ${this.options.replyTimeoutMs / 1000} s` : `not on ${queue}` };
+      await new Promise((resolve) => setTimeout(resolve, DEAD_LETTER_POLL_MS));
+    }
   }
 
   /**
-   * Takes the messages `match` picks off <queue>.dead-letter and puts every other back as it was;
+   * Takes the messages `match` picks off the dead-letter queue and puts every other back as it was;
    * undefined when there is no such queue.
    */
   private async takeDeadLettered(match: (m: GetMessage) => boolean): Promise<GetMessage[] | undefined> {
-    const queue = deadLetterQueue(this.options.queue);
+    const queue = this.deadLetterQueue;
     // A passive check of a missing queue closes its channel: a channel of its own.
     const channel = await this.connection.createChannel();
     channel.on('error', () => undefined);
@@ -403,72 +394,26 @@ class ConformanceRun {
   }
 }
 
-async function openStore(target: MongoTarget): Promise<{ mongo: MongoStore; tis: TisStore }> {
-  const mongo = await openMongo(target, 'tisw-conformance');
-  return { mongo, tis: new TisStore(mongo.db) };
+function describeDeadLetter(queue: string, reason: string | undefined): string {
+  return `dead-lettered to ${queue}${reason ? `: ${reason}` : ''}`;
 }
 
 /** Refuses, before anything is sent, a queue that is missing or that nothing consumes. */
 async function requireConsumer(connection: ChannelModel, queue: string): Promise<void> {
+  const consumerCount = await requireQueue(connection, queue);
+  if (consumerCount === 0) throw new Error(`nothing consumes ${queue}: start the receiver first`);
+}
+
+/** The queue's consumer count; throws, naming it (and the flag that named it), when it does not exist. */
+async function requireQueue(connection: ChannelModel, queue: string, flag?: string): Promise<number> {
   const channel = await connection.createChannel();
   channel.on('error', () => undefined);
   try {
     const { consumerCount } = await channel.checkQueue(queue).catch(() => {
-      throw new Error(`queue ${queue} does not exist on this broker (AMQP_URL's vhost): is that the receiver's queue?`);
+      throw new Error(flag ? `${flag} ${queue} does not exist on this broker (AMQP_URL's vhost): name the queue the receiver dead-letters into` : `queue ${queue} does not exist on this broker (AMQP_URL's vhost): is that the receiver's queue?`);
     });
-    if (consumerCount === 0) throw new Error(`nothing consumes ${queue}: start the receiver first`);
+    return consumerCount;
   } finally {
     await channel.close().catch(() => undefined);
   }
-}
-
-function okFor(answer: Answer, s: Signature): boolean {
-  if (answer.kind !== 'reply') return false;
-  const parsed = cojReply.safeParse(answer.reply.body);
-  return parsed.success && parsed.data.status === 'ok' && parsed.data.programmeMembershipTisId === s.programmeMembershipTisId && Date.parse(parsed.data.signedAt) === Date.parse(s.signedAt) && parsed.data.version === s.version;
-}
-
-function rejected(answer: Answer): boolean {
-  if (answer.kind !== 'reply') return false;
-  const parsed = cojReply.safeParse(answer.reply.body);
-  return parsed.success && parsed.data.status === 'rejected';
-}
-
-/** What the contract says a reply means: the status and the job's fields (or the reason), in a fixed order. */
-function contractFields(body: unknown): string {
-  const b = (body ?? {}) as Record<string, unknown>;
-  return JSON.stringify([b.status, b.programmeMembershipTisId, b.signedAt, b.version, b.reason]);
-}
-
-function describeSignature(s: Signature): string {
-  return `${s.programmeMembershipTisId.slice(0, 8)}… signed ${s.signedAt} ${s.version}`;
-}
-
-function describeAnswer(answer: Answer, timeoutMs: number): string {
-  if (answer.kind === 'none') return `no reply within ${timeoutMs / 1000} s`;
-  const { reply } = answer;
-  if (answer.kind === 'uncorrelated') return `a reply with correlationId ${reply.correlationId ?? '(none)'}, not the request's`;
-  if (reply.body === undefined) return 'a reply that is not JSON';
-  const parsed = cojReply.safeParse(reply.body);
-  if (!parsed.success) return `a reply outside the contract: ${describeIssues(parsed.error)}`;
-  if (parsed.data.status === 'rejected') return `rejected: ${parsed.data.reason}`;
-  return `ok naming ${describeSignature(parsed.data)}`;
-}
-
-function describeStored(coj: TisCoj | undefined): string {
-  return coj ? `signed ${coj.signedAt.toISOString()} ${coj.version}` : 'nothing';
-}
-
-function sameSignature(coj: TisCoj | undefined, s: Signature): boolean {
-  return coj !== undefined && coj.signedAt.getTime() === Date.parse(s.signedAt) && coj.version === s.version;
-}
-
-/** A repeat that wrote the CoJ again shows in receivedAt: TIS's sync would copy it to TSS a second time. */
-function describeSecondEffect(before: TisCoj | undefined, after: TisCoj | undefined): string | undefined {
-  if (!before || !after) return `stored: ${describeStored(after)}`;
-  if (before.signedAt.getTime() !== after.signedAt.getTime() || before.version !== after.version) return `stored changed to ${describeStored(after)}`;
-  // A store written by another receiver may not keep receivedAt: then only the signature can be compared.
-  const [was, now] = [before.receivedAt as Date | undefined, after.receivedAt as Date | undefined];
-  if (was && now && was.getTime() !== now.getTime()) return `stored again: receivedAt moved from ${was.toISOString()} to ${now.toISOString()}`;
-  return undefined;
 }
