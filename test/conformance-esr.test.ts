@@ -7,15 +7,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { GetMessage } from 'amqplib';
 import { connectAmqp } from '../src/adapters/amqp';
 import { startEsrExporter, type EsrExporter } from '../src/receivers/esr-exporter';
-import { CONFORMANCE_HEADER, MALFORMED_KINDS, type ConformanceReport } from '../src/client/conformance';
+import { MALFORMED_KINDS, type ConformanceReport } from '../src/client/conformance';
 import { CONFORMANCE_RUN_YEARS, conformanceRunDate, ESR_CONFORMANCE_CASES as C } from '../src/client/conformance-esr';
 import { dueWindow } from '../src/adapters/esr-store';
 import { deadLetterQueue, QUEUES } from '../src/shared/amqp';
 import { testLogger } from './support/system';
 import { tisw } from './support/processes';
+import { expectConformanceLeftNothing } from './support/conformance';
 import { isolatedEsr, seedRecords, type IsolatedEsr } from './support/esr';
 import { startBrokenEsrExporter, type EsrExporterFault } from './support/broken-esr-exporters';
 
@@ -109,16 +109,7 @@ describe('tisw conformance esr', () => {
       const realNow = await esr.store.records.find({ _id: { $in: real.due } }).toArray();
       expect(realNow.map((r) => r.status)).toEqual(['TO_EXPORT', 'TO_EXPORT', 'TO_EXPORT']);
 
-      const connection = await connectAmqp({ url: esr.config.amqp.url, connectionName: 'test' });
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      // The reference exporter dead-letters each malformed command and the unknown deanery besides rejecting them: the run took its own back.
-      const deadLetters: GetMessage[] = [];
-      for (let m = await channel.get(deadLetterQueue(QUEUES.esrAppFileCommand)); m; m = await channel.get(deadLetterQueue(QUEUES.esrAppFileCommand))) deadLetters.push(m);
-      channel.nackAll(true);
-      expect(deadLetters.filter((m) => m.properties.headers?.[CONFORMANCE_HEADER] === report.runId)).toEqual([]);
-      await expect(channel.checkQueue(`tisw.queue.conformance.reply.${report.runId}`)).rejects.toThrow(/NOT_FOUND/);
-      await connection.close();
+      await expectConformanceLeftNothing(esr.config.amqp.url, QUEUES.esrAppFileCommand, report.runId);
     });
 
     it('passes by the replies alone without the store', async () => {

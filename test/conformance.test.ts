@@ -10,12 +10,12 @@ import { TisStore } from '../src/adapters/tis-store';
 import { connectAmqp } from '../src/adapters/amqp';
 import { startCojReceiver } from '../src/receivers/coj-receiver';
 import type { Consumer } from '../src/adapters/amqp-consumer';
-import { CONFORMANCE_HEADER, MALFORMED_KINDS, type ConformanceReport } from '../src/client/conformance';
+import { MALFORMED_KINDS, type ConformanceReport } from '../src/client/conformance';
 import { COJ_CONFORMANCE_CASES as C } from '../src/client/conformance-coj';
-import type { GetMessage } from 'amqplib';
 import { deadLetterQueue, QUEUES } from '../src/shared/amqp';
 import { testConfig, testLogger } from './support/system';
 import { tisw } from './support/processes';
+import { expectConformanceLeftNothing } from './support/conformance';
 import { startBrokenCojReceiver, type CojReceiverFault } from './support/broken-coj-receivers';
 
 const ALL_CASES = [C.firstDelivery, C.repeat, C.olderAfterNewer, C.unknown, ...MALFORMED_KINDS.flatMap((k) => [C.malformed(k), C.validAfter(k)]), C.correlation];
@@ -64,16 +64,7 @@ describe('tisw conformance coj', () => {
       expect(seen(report, C.repeat)).toMatch(/stored once/);
       expect(seen(report, C.unknown)).toMatch(/^rejected: unknown programme membership/);
       expect(await tis.programmeMemberships.countDocuments({ personId: `tisw-conformance-${report.runId}` })).toBe(0);
-      const connection = await connectAmqp({ url: config.amqp.url, connectionName: 'test' });
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      // The reference receiver dead-letters each malformed request besides rejecting it: the run took its own back.
-      const deadLetters: GetMessage[] = [];
-      for (let m = await channel.get(deadLetterQueue(QUEUES.cojSigned)); m; m = await channel.get(deadLetterQueue(QUEUES.cojSigned))) deadLetters.push(m);
-      channel.nackAll(true);
-      expect(deadLetters.filter((m) => m.properties.headers?.[CONFORMANCE_HEADER] === report.runId)).toEqual([]);
-      await expect(channel.checkQueue(`tisw.queue.conformance.reply.${report.runId}`)).rejects.toThrow(/NOT_FOUND/);
-      await connection.close();
+      await expectConformanceLeftNothing(config.amqp.url, QUEUES.cojSigned, report.runId);
     });
 
     it('passes by the replies alone, given a programme membership the receiver knows instead of its store', async () => {
