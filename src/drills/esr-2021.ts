@@ -146,7 +146,7 @@ export async function runEsrDrill(config: Config, options: EsrDrillOptions): Pro
 async function drill(config: Config, options: EsrDrillOptions, throwaway: Throwaway): Promise<Omit<EsrDrillReport, 'made' | 'leftBehind' | 'tookMs'>> {
   const { log, signal } = options;
   const step = (): void => {
-    if (signal?.aborted) throw new DrillInterruptedError('interrupted');
+    if (signal?.aborted) throw new DrillInterruptedError('interrupted (Ctrl-C): everything the drill had made was removed');
   };
   const client = await connectClient(config.temporal, 5000).catch((err: unknown) => {
     throw new Error(`no Temporal server answers at ${config.temporal.address} (TEMPORAL_ADDRESS): start the local stack with \`tisw up\` (${(err as Error).message})`);
@@ -245,7 +245,8 @@ interface SideRun {
 function bounded<T>(work: Promise<T>, what: string, ms: number, signal: AbortSignal | undefined): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-    const onAbort = (): void => reject(new DrillInterruptedError('interrupted'));
+    const onAbort = (): void => reject(new DrillInterruptedError('interrupted (Ctrl-C): everything the drill had made was removed'));
+    if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => {
       clearTimeout(timer);
@@ -321,7 +322,8 @@ async function runTisWorkflows(
   const worker = await startWorker(own, run.log, { ensureClusterSetup: false });
   const running = worker.run();
   run.throwaway.onCleanup('the worker', async () => {
-    worker.worker.shutdown();
+    // Ctrl-C has already begun its shutdown (the SDK's runtime listens for SIGINT too): then only wait for it.
+    if (worker.worker.getState() === 'RUNNING') worker.worker.shutdown();
     await running;
   });
   await bounded(Promise.all([exporter.ready, worker.ready]), 'the worker and the reference exporter starting', 30_000, run.signal);

@@ -13,7 +13,6 @@ import type { Client } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
 import type { MongoTarget } from '../config/config';
 import { msToTs } from '@temporalio/common/lib/time';
-import { temporal as proto } from '@temporalio/proto';
 import { ensureSearchAttributes } from '../adapters/temporal';
 import { isAlive } from '../local/child';
 import { deleteVhost, listVhosts, openVhost } from '../local/rabbitmq';
@@ -127,20 +126,17 @@ export class Throwaway {
  */
 async function deleteRuns(client: Client, namespace: string): Promise<void> {
   const service = client.workflowService;
-  const runs: Array<{ workflowExecution: { workflowId: string; runId: string }; running: boolean }> = [];
-  let nextPageToken: Uint8Array | undefined;
-  do {
-    const page = await service.listWorkflowExecutions({ namespace, pageSize: 1000, ...(nextPageToken && { nextPageToken }) });
-    for (const e of page.executions) {
-      runs.push({ workflowExecution: { workflowId: e.execution?.workflowId ?? '', runId: e.execution?.runId ?? '' }, running: e.status === proto.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING });
-    }
-    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
-  } while (nextPageToken);
-  for (const { workflowExecution, running } of runs) {
-    if (running) await service.terminateWorkflowExecution({ namespace, workflowExecution, reason: 'the drill is over' }).catch(() => undefined);
-    await service.deleteWorkflowExecution({ namespace, workflowExecution });
-  }
-  await waitFor(`the runs of namespace ${namespace} to be deleted`, async () => Number((await service.countWorkflowExecutions({ namespace })).count) === 0, 30_000);
+  // Listed again until none is left: a run may start (a child, the lane) while the others are being deleted.
+  await waitFor(
+    `the runs of namespace ${namespace} to be deleted`,
+    async () => {
+      const { executions } = await service.listWorkflowExecutions({ namespace, pageSize: 1000 });
+      // Deleting a run that is still open terminates it first.
+      for (const { execution } of executions) await service.deleteWorkflowExecution({ namespace, workflowExecution: { workflowId: execution?.workflowId ?? '', runId: execution?.runId ?? '' } }).catch(() => undefined);
+      return executions.length === 0 && Number((await service.countWorkflowExecutions({ namespace })).count) === 0;
+    },
+    30_000,
+  );
 }
 
 /** Resolves once the server lists the namespace no more, not even as deleted (its runs reclaimed). */
