@@ -110,6 +110,9 @@ describe('tisw drill esr-2021', () => {
     ] as const) {
       await expect(runEsrDrill(loadConfig({ ...process.env, [variable]: value }), { log })).rejects.toThrow(`${variable} names ${host}`);
     }
+    const help = await tisw(['drill', 'esr-2021', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Usage: tisw drill esr-2021 \[options\]/);
     const vhostsBefore = await listVhosts();
     const cli = await tisw(['drill', 'esr-2021'], { AMQP_URL: 'amqp://tisw:hunter2@rabbitmq.internal:5672/tis' });
     expect(cli.code).toBe(1);

@@ -55,7 +55,9 @@ export class Throwaway {
 
   /** A vhost of its own on the local broker; the URL that reaches it. */
   async vhost(baseUrl: string): Promise<string> {
-    const opened = await openVhost(baseUrl, this.id);
+    const opened = await openVhost(baseUrl, this.id).catch((err: unknown) => {
+      throw new Error(`the drill makes a RabbitMQ vhost of its own with rabbitmqctl, which must run as root or as the rabbitmq user: ${(err as Error).message.split('\n')[0]}`);
+    });
     this.names.vhosts.push(this.id);
     this.onCleanup(`vhost ${this.id}`, () => deleteVhost(this.id));
     return opened.url;
