@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { loadConfig } from '../src/config/config';
@@ -101,6 +102,37 @@ describe('tisw drill esr-2021', () => {
     }
     for (const dir of report.made.dirs) expect(fs.existsSync(dir)).toBe(false);
   }, 150_000);
+
+  it('stopped half way through the lane (Ctrl-C is its abort signal), removes everything it had made', async () => {
+    quietRuntime(config);
+    const controller = new AbortController();
+    const drill = runEsrDrill(config, {
+      log,
+      signal: controller.signal,
+      progress: (label) => {
+        if (label.startsWith('tis-workflows')) setTimeout(() => controller.abort(), 2000);
+        return { tick: () => undefined, stop: () => undefined };
+      },
+    });
+    await expect(drill).rejects.toThrow('interrupted (Ctrl-C): everything the drill had made was removed');
+    // Nothing of this process's drills is left, by name.
+    const mine = (name: string): boolean => new RegExp(`drill[-_]esr[-_]2021[-_]${process.pid}[-_]`).test(name);
+    expect((await listVhosts()).filter(mine)).toEqual([]);
+    const mongo = new MongoClient(config.mongo.esr.uri, { serverSelectionTimeoutMS: 5000 });
+    try {
+      expect((await mongo.db('admin').admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name).filter(mine)).toEqual([]);
+    } finally {
+      await mongo.close();
+    }
+    const client = await testClient(config);
+    try {
+      const { namespaces } = await client.workflowService.listNamespaces({ pageSize: 1000, namespaceFilter: { includeDeleted: true } });
+      expect(namespaces.map((ns) => ns.namespaceInfo?.name ?? '').filter(mine)).toEqual([]);
+    } finally {
+      await client.connection.close();
+    }
+    expect(fs.readdirSync(os.tmpdir()).filter(mine)).toEqual([]);
+  }, 120_000);
 
   it('refuses a broker, MongoDB or Temporal that is not on this machine, before it makes anything; the CLI exits 1 saying why', async () => {
     for (const [variable, value, host] of [
