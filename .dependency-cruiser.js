@@ -55,6 +55,13 @@ module.exports = {
       to: { path: '^bench/' },
     },
     {
+      name: 'only-the-cli-imports-the-drills',
+      severity: 'error',
+      comment: 'The drills (src/drills) replay incidents on throwaway local resources for `tisw drill`; the old way reconstructed there must never be loaded by production code.',
+      from: { pathNot: '^(src/cli|src/drills|test)/' },
+      to: { path: '^src/drills/' },
+    },
+    {
       name: 'nothing-imports-the-tests',
       severity: 'error',
       comment: 'Test-only code (test/support) serves the tests; production and benchmarks never import it.',

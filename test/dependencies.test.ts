@@ -44,9 +44,10 @@ describe('the dependency rules', () => {
       'src/activities/acts.ts': 'export type Acts = { go(): Promise<void> };\nexport const impl = 1;\n',
       'src/workflows/flow.ts':
         "import type { Acts } from '../activities/acts';\nimport { impl } from '../activities/acts';\nimport { a } from '../adapters/store';\nexport type T = Acts;\nexport const x = [impl, a];\n",
-      'src/client/api.ts': "import { run } from '../cli/main';\nimport { measure } from '../../bench/measure';\nimport { other } from './other';\nexport const api = [run, measure, other];\n",
+      'src/client/api.ts': "import { run } from '../cli/main';\nimport { measure } from '../../bench/measure';\nimport { other } from './other';\nimport { old } from '../drills/old';\nexport const api = [run, measure, other, old];\n",
+      'src/drills/old.ts': 'export const old = 1;\n',
       'src/client/other.ts': "import { api } from './api';\nexport const other = () => api;\n",
-      'src/cli/main.ts': "import { measure } from '../../bench/measure';\nexport const run = [measure];\n",
+      'src/cli/main.ts': "import { measure } from '../../bench/measure';\nimport { old } from '../drills/old';\nexport const run = [measure, old];\n",
       'bench/measure.ts': "import { helper } from '../test/support/helper';\nexport const measure = helper;\n",
       'test/support/helper.ts': 'export const helper = 1;\n',
     });
@@ -60,6 +61,7 @@ describe('the dependency rules', () => {
           'nothing-imports-the-cli: src/client/api.ts -> src/cli/main.ts',
           'nothing-imports-the-tests: bench/measure.ts -> test/support/helper.ts',
           'only-the-cli-imports-the-benchmarks: src/client/api.ts -> bench/measure.ts',
+          'only-the-cli-imports-the-drills: src/client/api.ts -> src/drills/old.ts',
           'shared-imports-nothing-of-ours: src/shared/contract.ts -> src/adapters/store.ts',
           'workflows-import-activities-as-types-only: src/workflows/flow.ts -> src/activities/acts.ts',
           'workflows-import-only-shared: src/workflows/flow.ts -> src/adapters/store.ts',

@@ -14,6 +14,7 @@ import { registerEsrCommands } from './esr';
 import { registerScheduleCommands } from './schedule';
 import { registerBenchCommands } from './bench';
 import { registerConformanceCommands } from './conformance';
+import { registerDrillCommands } from './drill';
 import { EXIT, exitCodeFor, reportError } from './output';
 
 export function buildProgram(): Command {
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerEsrCommands(program);
   registerScheduleCommands(program);
   registerConformanceCommands(program);
+  registerDrillCommands(program);
   registerBenchCommands(program);
   return program;
 }

@@ -132,7 +132,16 @@ async function handle(message: ConsumeMessage, context: ConsumerContext, options
 export async function generateAppFile(store: EsrStore, filesDir: string, command: AppFileCommand): Promise<AppFileReply> {
   const appFile = await store.reserveAppFile(command, new Date());
   if (appFile.status === 'made') return appFileReport(appFile);
+  return writeAppFile(store, filesDir, appFile);
+}
 
+/**
+ * The file of an appFile whose number is taken: the deanery's due records (and any an interrupted attempt
+ * already marked for it) written out, marked EXPORTED, the appFile finished. How the number was taken is the
+ * caller's: the reference exporter's reserveAppFile, or the 2021 reconstruction of `tisw drill esr-2021`.
+ */
+export async function writeAppFile(store: EsrStore, filesDir: string, appFile: AppFileDocument): Promise<AppFileReply> {
+  const command = { commandId: appFile._id, deanery: appFile.deanery, runDate: appFile.runDate };
   // Records an interrupted attempt already marked for this file, plus those still due.
   const [already, due] = await Promise.all([store.recordsInFile(appFile.fileName), store.dueRecords(command.deanery, command.runDate)]);
   const candidates = [...already, ...due.filter((r) => !already.some((a) => a._id === r._id))].sort(
