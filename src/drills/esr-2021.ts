@@ -322,8 +322,7 @@ async function runTisWorkflows(
   const worker = await startWorker(own, run.log, { ensureClusterSetup: false });
   const running = worker.run();
   run.throwaway.onCleanup('the worker', async () => {
-    // Ctrl-C has already begun its shutdown (the SDK's runtime listens for SIGINT too): then only wait for it.
-    if (worker.worker.getState() === 'RUNNING') worker.worker.shutdown();
+    worker.shutdown(); // nothing more where Ctrl-C has already begun it
     await running;
   });
   await bounded(Promise.all([exporter.ready, worker.ready]), 'the worker and the reference exporter starting', 30_000, run.signal);

@@ -32,7 +32,7 @@ import { workflowSource } from './workflow-bundle';
 import { watchersTaskQueue, workerIdentity } from '../shared/temporal';
 
 export interface TiswWorker {
-  /** Stops polling both task queues; run() resolves once in-flight tasks are done (or the grace time is up). */
+  /** Stops polling both task queues (harmless when already stopping); run() resolves once in-flight tasks are done (or the grace time is up). */
   shutdown(): void;
   /** Resolves once the acknowledgement listener consumes (and so the broker's queues are declared). */
   ready: Promise<void>;
@@ -156,8 +156,9 @@ async function createWorker(config: Config, log: Logger, overrides: WorkerOverri
         : undefined;
     return {
       shutdown() {
-        worker.shutdown();
-        watchers.shutdown();
+        // Either may be stopping already (Ctrl-C: the SDK's runtime listens for SIGINT too).
+        stopIfRunning(worker);
+        stopIfRunning(watchers);
       },
       ready: Promise.all([listener?.ready, tisEvents?.ready]).then(() => undefined),
       async run() {
