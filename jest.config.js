@@ -9,6 +9,7 @@ module.exports = {
   globalSetup: '<rootDir>/test/harness/global-setup.ts',
   globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
   setupFiles: ['<rootDir>/test/harness/per-worker-env.ts'],
+  setupFilesAfterEnv: ['<rootDir>/test/harness/no-runs-left.ts'],
   reporters: ['default', '<rootDir>/test/harness/summary-reporter.js'],
   testTimeout: 60_000,
   // Two cores: more parallel files only make the shared servers slower.

@@ -18,6 +18,7 @@ import { eventually } from '../src/shared/poll';
 import { loadConfig } from '../src/config/config';
 import { MONITOR_WORKFLOW_ID } from '../src/shared/monitor';
 import { QUEUES } from '../src/shared/amqp';
+import { cojWorkflowId } from '../src/shared/coj';
 import { readBrokerState } from '../src/adapters/broker-state';
 import { prometheusTool } from './support/prometheus-tools';
 import { startTisw, tisw } from './support/processes';
@@ -41,10 +42,11 @@ interface AlertmanagerNotification {
   alerts: Array<{ status: string; labels: Record<string, string>; annotations: Record<string, string> }>;
 }
 
-async function terminateMonitor(): Promise<void> {
+/** Ends these runs where they run (the monitor: so that the worker starts one of this test's settings). */
+async function terminateRuns(...workflowIds: string[]): Promise<void> {
   const client = await testClient();
   try {
-    await client.workflow.getHandle(MONITOR_WORKFLOW_ID).terminate('alertmanager test: a monitor of its own settings').catch(() => undefined);
+    for (const id of workflowIds) await client.workflow.getHandle(id).terminate('alertmanager test: done with it').catch(() => undefined);
   } finally {
     await client.connection.close();
   }
@@ -55,9 +57,10 @@ withTools(`an alert through Prometheus and Alertmanager${whyNot === undefined ? 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tisw-alertmanager-'));
     const webhook = await startJsonReceiver<AlertmanagerNotification>();
     const children: Child[] = [];
+    const programmeMembership = randomUUID();
     // The worker's monitor must be one of these settings, on a task queue of this test's own: the one a
     // file before may have left in this namespace is ended (and this one after), so the worker starts it.
-    await terminateMonitor();
+    await terminateRuns(MONITOR_WORKFLOW_ID);
     const env = {
       TEMPORAL_TASK_QUEUE: `alertmanager-${randomUUID()}`,
       MONITOR_INTERVAL_SECONDS: String(MONITOR.intervalSeconds),
@@ -115,7 +118,7 @@ withTools(`an alert through Prometheus and Alertmanager${whyNot === undefined ? 
       await receivers.stop();
       children.splice(children.indexOf(receivers), 1);
       const faultAt = Date.now();
-      const submitted = await tisw(['coj', 'submit', '--programme-membership', randomUUID(), '--trainee', String(Date.now() % 1_000_000), '--signed-at', new Date().toISOString(), '--version', 'GG10'], env);
+      const submitted = await tisw(['coj', 'submit', '--programme-membership', programmeMembership, '--trainee', String(Date.now() % 1_000_000), '--signed-at', new Date().toISOString(), '--version', 'GG10'], env);
       expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({ code: 0, stderr: '' });
 
       const firing = await eventually(
@@ -138,7 +141,7 @@ withTools(`an alert through Prometheus and Alertmanager${whyNot === undefined ? 
     } finally {
       await Promise.all(children.map((c) => c.stop()));
       await webhook.close();
-      await terminateMonitor();
+      await terminateRuns(MONITOR_WORKFLOW_ID, cojWorkflowId(programmeMembership));
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 240_000);

@@ -32,6 +32,8 @@ describe('the tisw command line', () => {
       expect(status.code).toBe(0);
       expect(JSON.parse(status.stdout)).toMatchObject({ programmeMembershipTisId: pm, stage: expect.stringMatching(/publishing|awaiting-acknowledgement/), attempts: expect.any(Number), lastFailure: null, syncedAt: null });
     }, config);
+    const client = await testClient(config);
+    await client.workflow.getHandle(`coj-${pm}`).terminate('cli test: done with it').finally(() => client.connection.close());
     expect((await tisw(['coj', 'status', randomUUID()])).code).toBe(1);
   });
 

@@ -80,7 +80,7 @@ describe('CoJ submission in synced mode: acknowledged by TIS syncing it back to 
     const s = await signed(tss, tis, newSignature());
     const status = await withSystem(async () => {
       // A resend interval longer than the sync's lag and the watcher's interval: the happy path publishes once.
-      await submitCoj(client, { ...settings, timings: { ...settings.timings, resendInitialMs: 10_000, resendMaxMs: 10_000 } }, s);
+      await submitCoj(client, { ...settings, timings: { ...settings.timings, resendInitialMs: 30_000, resendMaxMs: 30_000 } }, s);
       return result(s);
     }, { tisSync: true });
     expect(status).toMatchObject({ stage: 'acknowledged', acknowledgementMode: 'synced', acknowledgement: 'synced', attempts: 1 });

@@ -21,6 +21,7 @@
 import type { Collection, Db, Filter, ObjectId, UpdateFilter } from 'mongodb';
 import { showsSynced, type CojSignature, type CojVersion } from '../shared/coj';
 import { ProfileKeptChangingError } from '../shared/errors';
+import { inTurns } from '../shared/in-turns';
 import { createIndexes, type IndexSpec } from './mongo';
 
 export interface ConditionsOfJoiningDoc {
@@ -230,11 +231,8 @@ export class TssStore {
     const projection = { traineeTisId: 1, programmeMemberships: 1 };
     let profiles: TraineeProfileDoc[];
     if (traineeTisIds.length <= FERRETDB_EQUALITY_UP_TO && (await this.isFerretDb())) {
-      profiles = [];
-      for (let i = 0; i < traineeTisIds.length; i += EQUALITY_QUERIES_AT_ONCE) {
-        const found = await Promise.all(traineeTisIds.slice(i, i + EQUALITY_QUERIES_AT_ONCE).map((traineeTisId) => this.profiles.findOne({ traineeTisId }, { projection })));
-        for (const profile of found) if (profile) profiles.push(profile);
-      }
+      const found = await inTurns(traineeTisIds, EQUALITY_QUERIES_AT_ONCE, (traineeTisId) => this.profiles.findOne({ traineeTisId }, { projection }));
+      profiles = found.filter((profile) => profile !== null);
     } else {
       profiles = await this.profiles.find({ traineeTisId: { $in: traineeTisIds } }, { projection }).toArray();
     }

@@ -4,12 +4,13 @@
  * listing everything; each one's own status query adds attempts and the last failure; the broker adds the
  * state of the queue each waits on. Where the facts point at one cause, it is said in plain words.
  */
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { Config } from '../config/config';
 import { readBrokerState, type BrokerState, type QueueState } from '../adapters/broker-state';
 import { QUEUES } from '../shared/amqp';
 import { cojStatusQuery, type CojStatus } from '../shared/coj';
 import { esrRunStatusQuery, type EsrRunStatus } from '../shared/esr';
+import { inTurns } from '../shared/in-turns';
 
 export interface LateRun {
   workflowId: string;
@@ -38,6 +39,9 @@ export interface StuckOptions {
   limit: number;
 }
 
+/** Status queries in flight at once (each a round trip to a worker). */
+const STATUS_QUERIES_AT_ONCE = 10;
+
 const WAITED_ON: Record<string, string> = { publishing: QUEUES.cojSigned, 'awaiting-acknowledgement': QUEUES.cojSigned };
 
 export async function findStuck(client: Client, config: Config, options: StuckOptions): Promise<StuckReport> {
@@ -47,13 +51,21 @@ export async function findStuck(client: Client, config: Config, options: StuckOp
   const broker = await readBrokerState(config.amqp.url, [QUEUES.cojSigned, QUEUES.esrAppFileCommand, QUEUES.acknowledgement], QUEUES.brokerCheck);
   const queue = (name: string | undefined): QueueState | null => broker.queues.find((q) => q.queue === name) ?? null;
 
-  const late: LateRun[] = [];
+  // Listed first, then each run's status query, STATUS_QUERIES_AT_ONCE at a time: a query is a round trip
+  // to a worker (a replay where the run is not in its cache), and an outage leaves hundreds of runs late.
   let more = 0;
-  for await (const run of client.workflow.list({ query: esrQuery })) {
-    if (late.length >= options.limit) {
-      more++;
-      continue;
+  const listed = async (query: string, room: number): Promise<WorkflowExecutionInfo[]> => {
+    const runs: WorkflowExecutionInfo[] = [];
+    for await (const run of client.workflow.list({ query })) {
+      if (runs.length < room) runs.push(run);
+      else more++;
     }
+    return runs;
+  };
+  const lateEsr = await listed(esrQuery, options.limit);
+  const lateCoj = await listed(cojQuery, options.limit - lateEsr.length);
+
+  const esrRuns = await inTurns(lateEsr, STATUS_QUERIES_AT_ONCE, async (run): Promise<LateRun> => {
     const status = await client.workflow
       .getHandle(run.workflowId)
       .query(esrRunStatusQuery)
@@ -61,7 +73,7 @@ export async function findStuck(client: Client, config: Config, options: StuckOp
     // The deanery it is on now (or the first failing one), which is what an operator needs to look at.
     const open = status?.deaneries.filter((d) => d.stage !== 'done') ?? [];
     const current = open.find((d) => d.stage === 'failing') ?? open.find((d) => d.stage !== 'pending') ?? open[0];
-    late.push({
+    return {
       workflowId: run.workflowId,
       kind: 'esr',
       stage: current?.stage ?? String(run.searchAttributes.TisStage?.[0] ?? 'unknown'),
@@ -71,20 +83,16 @@ export async function findStuck(client: Client, config: Config, options: StuckOp
       lastFailure: current?.lastFailure ?? null,
       waitsOn: queue(QUEUES.esrAppFileCommand),
       subject: `ESR run for ${String(run.searchAttributes.TisRunDate?.[0] ?? '?')}${current ? `, deanery ${current.deanery}` : ''}${status ? ` (${status.deaneries.length - open.length} of ${status.deaneries.length} deaneries done${open.some((d) => d.stage === 'failing') ? `; failing: ${open.filter((d) => d.stage === 'failing').map((d) => d.deanery).join(', ')}` : ''})` : ''}`,
-    });
-  }
-  for await (const run of client.workflow.list({ query: cojQuery })) {
-    if (late.length >= options.limit) {
-      more++;
-      continue;
-    }
+    };
+  });
+  const cojRuns = await inTurns(lateCoj, STATUS_QUERIES_AT_ONCE, async (run): Promise<LateRun> => {
     const stage = String(run.searchAttributes.TisStage?.[0] ?? 'unknown');
     // The status query needs a worker; without one the run is still listed, with what visibility knows.
     const status = await client.workflow
       .getHandle(run.workflowId)
       .query(cojStatusQuery)
       .catch((): CojStatus | undefined => undefined);
-    late.push({
+    return {
       workflowId: run.workflowId,
       kind: 'coj',
       stage: status?.stage ?? stage,
@@ -94,8 +102,9 @@ export async function findStuck(client: Client, config: Config, options: StuckOp
       lastFailure: status?.lastFailure ?? null,
       waitsOn: queue(WAITED_ON[status?.stage ?? stage]),
       subject: `CoJ of programme membership ${String(run.searchAttributes.TisProgrammeMembership?.[0] ?? '?')}`,
-    });
-  }
+    };
+  });
+  const late = [...esrRuns, ...cojRuns];
   return { late, more, broker, verdicts: verdicts(late, broker, config) };
 }
 

@@ -31,6 +31,7 @@ import { openMongo } from '../adapters/mongo';
 import { TisStore, type TisReceivedCoj, type TisSyncedCojDoc, type TisSyncPosition } from '../adapters/tis-store';
 import { TssStore } from '../adapters/tss-store';
 import type { CojReceivedEvent } from '../shared/coj';
+import { inTurns } from '../shared/in-turns';
 
 export interface TisSyncOptions {
   tisStore: TisStore;
@@ -164,20 +165,6 @@ export function startTisSync(options: TisSyncOptions): TisSync {
       await publisher?.close();
     },
   };
-}
-
-/** Runs `work` on each item, at most `atOnce` at a time; the results in the items' order. */
-async function inTurns<T, R>(items: T[], atOnce: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(atOnce, items.length) }, lane));
-  return results;
 }
 
 /** The sync as `tisw receivers` runs it: opens TIS's and TSS's stores from the config; stop() closes them too. */
