@@ -286,7 +286,7 @@ async function drill(config: Config, options: CojDrillOptions, throwaway: Throwa
       ...oldSide,
       publishes: oldPublishes,
       podRestart:
-        'while the alarm held, the TSS pod restarted: its connection was reset (TCP RST, as when a pod and its network go), and what the blocked broker had not read of it went with it. Nothing in TSS knew: every publish had returned at once',
+        'While the alarm held, the TSS pod restarted: its connection was reset (TCP RST, as when a pod and its network go), and the publishes the blocked broker had not read went with it (closed instead, they would have reached the queue once the alarm cleared). Nothing in TSS knew: every publish had returned at once',
     },
     tisWorkflows: {
       how: 'save the signed CoJ in TSS, then submitCoj: one CoJ submission workflow per CoJ, publishing with confirms, resending until TIS acknowledges it, alerting when late; the system monitor watching the broker and the queue',
