@@ -71,6 +71,49 @@ describe('tisw drill coj-2023', () => {
     expect(await leftOnTheStack(report, config)).toEqual([]);
   }, 180_000);
 
+  it("in synced mode (TIS as it runs today, `tisw up`'s default): every CoJ reaches TIS and is acknowledged by TIS's sync back to TSS", async () => {
+    quietRuntime(config);
+    const report = await runCojDrill({ ...config, coj: { ...config.coj, acknowledgement: 'synced' } }, { log });
+    expect(report.tisWorkflows).toMatchObject({ acknowledgement: 'synced', lost: [], stillQueued: 0 });
+    expect(report.tisWorkflows.acknowledged).toBe(report.tisWorkflows.signed);
+    expect(report.tisWorkflows.firstAlert).not.toBeNull();
+    expect(report.oldWay.lost.length).toBeGreaterThanOrEqual(1);
+    expect(report.leftBehind).toEqual([]);
+    expect(await leftOnTheStack(report, config)).toEqual([]);
+  }, 180_000);
+
+  it('stopped while the alarm holds (Ctrl-C is its abort signal), removes everything it had made, the private node too', async () => {
+    quietRuntime(config);
+    const controller = new AbortController();
+    let ticks = 0;
+    const drill = runCojDrill(config, {
+      log,
+      signal: controller.signal,
+      progress: () => ({
+        tick: () => {
+          if (++ticks === 2) controller.abort(); // the alarm raised, the CoJs about to be signed
+        },
+        stop: () => undefined,
+      }),
+    });
+    await expect(drill).rejects.toThrow('interrupted (Ctrl-C): everything the drill had made was removed');
+    const mine = (name: string): boolean => new RegExp(`drill[-_]coj[-_]2023[-_]${process.pid}[-_]`).test(name);
+    expect(await rabbitmqctl('eval', 'net_adm:names().')).not.toContain(`tisw-private-${process.pid}-`);
+    const mongo = new MongoClient(config.mongo.tss.uri, { serverSelectionTimeoutMS: 5000 });
+    try {
+      expect((await mongo.db('admin').admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name).filter(mine)).toEqual([]);
+    } finally {
+      await mongo.close();
+    }
+    const client = await testClient(config);
+    try {
+      const { namespaces } = await client.workflowService.listNamespaces({ pageSize: 1000, namespaceFilter: { includeDeleted: true } });
+      expect(namespaces.map((ns) => ns.namespaceInfo?.name ?? '').filter(mine)).toEqual([]);
+    } finally {
+      await client.connection.close();
+    }
+  }, 120_000);
+
   it('prints the report as a table from the CLI', async () => {
     const text = await tisw(['drill', 'coj-2023']);
     process.stdout.write(`${text.stdout}\n`);
