@@ -35,9 +35,11 @@ describe('tisw drill coj-2023', () => {
   const config = testConfig();
   const log = testLogger(config);
 
-  it('on a private broker in a memory alarm with no consumer: the old way loses CoJs unalerted, tis-workflows alerts and delivers every one, and nothing is left behind', async () => {
-    quietRuntime(config);
-    const report = await runCojDrill(config, { log });
+  it('on a private broker in a memory alarm with no consumer: the old way loses CoJs unalerted, tis-workflows alerts and delivers every one, and nothing is left behind (the CLI, --json)', async () => {
+    const run = await tisw(['drill', 'coj-2023', '--json']);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as CojDrillReport;
+    expect(report.drill).toBe('coj-2023');
     const { oldWay, tisWorkflows } = report;
 
     // The same CoJs on both sides.
