@@ -141,7 +141,9 @@ async function drill(config: Config, options: CojDrillOptions, throwaway: Throwa
 
   // A broker of the drill's own, one vhost per side (the sides share the alarm, not the queue), a database each
   // holding that side's TSS store and TIS store, the webhook tis-workflows' alerts go to.
-  const broker = await bounded(throwaway.privateRabbitMq(), 'starting a private RabbitMQ node', 60_000, signal);
+  // Not cut short by Ctrl-C: a node left starting would outlive the drill; it takes some seconds, then goes.
+  const broker = await throwaway.privateRabbitMq();
+  step();
   const urls = { oldWay: await sideVhost(broker, 'old-way'), tisWorkflows: await sideVhost(broker, 'tis-workflows') };
   const targets = { oldWay: throwaway.database(config.mongo.tss, 'old'), tisWorkflows: throwaway.database(config.mongo.tss, 'new') };
   const stores = { oldWay: await openStores(targets.oldWay, config, throwaway), tisWorkflows: await openStores(targets.tisWorkflows, config, throwaway) };
