@@ -20,30 +20,19 @@ import { EsrStore, dueWindow, type GeneratedAppRecord } from '../adapters/esr-st
 import { connectClient } from '../adapters/temporal';
 import { esrSettings, requestEsrRun } from '../client/esr';
 import { startEsrExporter } from '../receivers/esr-exporter';
-import { nonLocalAddresses } from '../local/local-only';
 import { amqpProblem } from '../local/rabbitmq';
 import { QUEUES } from '../shared/amqp';
 import { APP_FILE_SEQUENCE_COUNTER, appFileCommandId, DEANERIES, esrRunWorkflowId, type EsrAcknowledgementMode, type EsrRunStatus } from '../shared/esr';
-import { TiswError } from '../shared/errors';
 import { quietRuntime, startWorker } from '../worker/worker';
 import { startOldEsrExporter, type OldGeneration } from './esr-2021-exporter';
-import { sweepAbandonedDrills, Throwaway, type ThrowawayNames } from './throwaway';
+import { bounded, runOnThrowaway, stepUnlessAborted, type DrillEnd } from './drill';
+import { sweepAbandonedDrills, type Throwaway } from './throwaway';
 
 /** 27 Jul 2021: that day's run took 00003754 to 00003766, one per deanery (domain.md). */
 export const DRILL_RUN_DATE = '2021-07-27';
 export const DRILL_COUNTER_BEFORE = 3753;
 /** Due records per deanery, in TIS's order: a day of a few new starters each, London the most. */
 const DUE_PER_DEANERY = [4, 6, 3, 5, 2, 5, 6, 5, 4, 3, 9, 4, 5] as const;
-
-/** The drill would touch something that is not on this machine: nothing was made. */
-export class DrillRefusedError extends TiswError {
-  override readonly name = 'DrillRefusedError';
-}
-
-/** Ctrl-C (the options' signal): everything made so far was removed. */
-export class DrillInterruptedError extends TiswError {
-  override readonly name = 'DrillInterruptedError';
-}
 
 export interface DrillFile {
   deanery: string;
@@ -79,7 +68,7 @@ export interface EsrDrillSide {
   tookMs: number;
 }
 
-export interface EsrDrillReport {
+export interface EsrDrillReport extends DrillEnd {
   drill: 'esr-2021';
   runDate: string;
   deaneries: string[];
@@ -94,12 +83,7 @@ export interface EsrDrillReport {
     publishes: number;
     workflowId: string;
   };
-  /** Everything the drill made on the local stack, all removed. */
-  made: ThrowawayNames;
-  /** What could not be removed (empty when everything went). */
-  leftBehind: string[];
   swept: string[];
-  tookMs: number;
 }
 
 export interface EsrDrillOptions {
@@ -120,34 +104,12 @@ export interface DrillSideStore {
 }
 
 export async function runEsrDrill(config: Config, options: EsrDrillOptions): Promise<EsrDrillReport> {
-  const foreign = nonLocalAddresses(config);
-  if (foreign.length > 0) {
-    throw new DrillRefusedError(`the drill runs on the local stack only (127.0.0.1, localhost, ::1), and ${foreign.join('; ')}: nothing was made. Unset them (the local defaults) or point them at \`tisw up\`'s servers`);
-  }
-  const started = Date.now();
-  const throwaway = new Throwaway('esr-2021');
-  let result: Omit<EsrDrillReport, 'made' | 'leftBehind' | 'tookMs'> | undefined;
-  let failure: unknown;
-  try {
-    result = await drill(config, options, throwaway);
-  } catch (err) {
-    failure = err;
-  }
-  // Whatever happened (a failure, Ctrl-C), everything made is removed before the drill returns or throws.
-  const leftBehind = await throwaway.removeAll();
-  if (leftBehind.length > 0) options.log.error({ leftBehind }, 'the drill could not remove everything it made');
-  if (failure !== undefined || !result) {
-    if (failure instanceof Error && leftBehind.length > 0) failure.message += `; and it could not remove: ${leftBehind.join('; ')}`;
-    throw failure;
-  }
-  return { ...result, made: throwaway.names, leftBehind, tookMs: Date.now() - started };
+  return runOnThrowaway('esr-2021', config, options.log, (throwaway) => drill(config, options, throwaway));
 }
 
-async function drill(config: Config, options: EsrDrillOptions, throwaway: Throwaway): Promise<Omit<EsrDrillReport, 'made' | 'leftBehind' | 'tookMs'>> {
+async function drill(config: Config, options: EsrDrillOptions, throwaway: Throwaway): Promise<Omit<EsrDrillReport, keyof DrillEnd>> {
   const { log, signal } = options;
-  const step = (): void => {
-    if (signal?.aborted) throw new DrillInterruptedError('interrupted (Ctrl-C): everything the drill had made was removed');
-  };
+  const step = (): void => stepUnlessAborted(signal);
   const client = await connectClient(config.temporal, 5000).catch((err: unknown) => {
     throw new Error(`no Temporal server answers at ${config.temporal.address} (TEMPORAL_ADDRESS): start the local stack with \`tisw up\` (${(err as Error).message})`);
   });
@@ -239,20 +201,6 @@ interface SideRun {
   sideTimeoutMs: number;
   signal?: AbortSignal;
   progress?: EsrDrillOptions['progress'];
-}
-
-/** Resolves with `work`, or rejects when the signal aborts or the time is up, whichever comes first. */
-function bounded<T>(work: Promise<T>, what: string, ms: number, signal: AbortSignal | undefined): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-    const onAbort = (): void => reject(new DrillInterruptedError('interrupted (Ctrl-C): everything the drill had made was removed'));
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    });
-  });
 }
 
 async function runOldWay(run: SideRun): Promise<{ failures: Array<{ deanery: string; reason: string }>; tookMs: number }> {

@@ -1,9 +1,10 @@
 /**
- * What a drill makes on the local stack and removes again: a RabbitMQ vhost, MongoDB databases on the local
- * FerretDB, a Temporal namespace on the local dev server, a files directory. Each is named
+ * What a drill makes on the local stack and removes again: a RabbitMQ vhost (or a private RabbitMQ node of its
+ * own, src/local/private-rabbitmq.ts, where it alarms the broker), MongoDB databases on the local FerretDB, a
+ * Temporal namespace on the local dev server, a files directory. Each is named
  * `<drill>-<pid>-<tag>` (databases: `<ESR database>_<drill>_<pid>_<tag>_<side>`), so that a drill killed
  * before its cleanup (SIGKILL, a power cut) is swept by the next one: whatever carries the name of a process
- * that is gone is removed.
+ * that is gone is removed. (A private node's name carries its owner's pid too: the next node started sweeps it.)
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -15,19 +16,22 @@ import type { MongoTarget } from '../config/config';
 import { msToTs } from '@temporalio/common/lib/time';
 import { ensureSearchAttributes } from '../adapters/temporal';
 import { isAlive } from '../local/child';
+import { startPrivateRabbitMq, type PrivateRabbitMq } from '../local/private-rabbitmq';
 import { deleteVhost, listVhosts, openVhost } from '../local/rabbitmq';
 import { waitFor } from '../shared/poll';
 
 /** What a drill made, by kind: shown in its report, and checked gone by its test. */
 export interface ThrowawayNames {
   vhosts: string[];
+  /** Private RabbitMQ nodes, e.g. tisw-private-4711-40123@localhost. */
+  nodes: string[];
   databases: string[];
   namespaces: string[];
   dirs: string[];
 }
 
 export class Throwaway {
-  readonly names: ThrowawayNames = { vhosts: [], databases: [], namespaces: [], dirs: [] };
+  readonly names: ThrowawayNames = { vhosts: [], nodes: [], databases: [], namespaces: [], dirs: [] };
   /** e.g. tisw-drill-esr-2021-4711-a1b2 */
   readonly id: string;
   private readonly removers: Array<{ what: string; remove: () => Promise<unknown> }> = [];
@@ -61,6 +65,14 @@ export class Throwaway {
     this.names.vhosts.push(this.id);
     this.onCleanup(`vhost ${this.id}`, () => deleteVhost(this.id));
     return opened.url;
+  }
+
+  /** A RabbitMQ node of its own (its ports, its files), stopped and removed at the end with everything on it. */
+  async privateRabbitMq(): Promise<PrivateRabbitMq> {
+    const broker = await startPrivateRabbitMq();
+    this.names.nodes.push(broker.node);
+    this.onCleanup(`RabbitMQ node ${broker.node}`, () => broker.stop());
+    return broker;
   }
 
   /**

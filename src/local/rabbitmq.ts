@@ -1,8 +1,8 @@
 /**
  * The machine's RabbitMQ, as the local system and the tests use it: reachability, starting a stopped
  * local broker, and per-run virtual hosts (so that concurrent test runs never see each other's queues).
- * Uses rabbitmqctl, which needs to run as root or as the rabbitmq user. (The fault tests' private
- * throwaway node is test-only: test/support/private-rabbitmq.ts.)
+ * Uses rabbitmqctl, which needs to run as root or as the rabbitmq user. (A private throwaway node, for the
+ * fault tests and `tisw drill coj-2023`, which must not alarm this broker: src/local/private-rabbitmq.ts.)
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';

@@ -6,7 +6,7 @@ import { TisStore } from '../../src/adapters/tis-store';
 import { cojSettings, cojStatus, submitCoj } from '../../src/client/coj';
 import { ensureMonitor } from '../../src/client/monitor';
 import { findStuck } from '../../src/client/stuck';
-import { startPrivateRabbitMq, type PrivateRabbitMq } from '../support/private-rabbitmq';
+import { startPrivateRabbitMq, type PrivateRabbitMq } from '../../src/local/private-rabbitmq';
 import { startReceivers } from '../../src/receivers/run';
 import { cojWorkflowId } from '../../src/shared/coj';
 import type { Config } from '../../src/config/config';

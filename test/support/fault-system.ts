@@ -17,7 +17,7 @@ import { TisStore } from '../../src/adapters/tis-store';
 import { TssStore } from '../../src/adapters/tss-store';
 import { SCHEDULE_IDS } from '../../src/client/schedules';
 import type { Child } from '../../src/local/child';
-import { startPrivateRabbitMq, type PrivateRabbitMq } from './private-rabbitmq';
+import { startPrivateRabbitMq, type PrivateRabbitMq } from '../../src/local/private-rabbitmq';
 import { removeRunState, writeRunState } from '../harness/run-state';
 import { pauseSchedule, testConfig } from './system';
 import { startWebhookReceiver, type WebhookReceiver } from './webhook';

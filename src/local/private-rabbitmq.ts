@@ -1,19 +1,18 @@
 /**
- * A private, throwaway RabbitMQ node for the fault tests, which must never stop or alarm the machine's
- * broker. Test-only: production never starts one.
+ * A private, throwaway RabbitMQ node, for what must never stop or alarm the machine's broker: the fault
+ * tests, and `tisw drill coj-2023` (which raises a memory alarm). Nothing that serves TIS starts one.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { isAlive } from '../../src/local/child';
-import { rabbitmqctl } from '../../src/local/rabbitmq';
-import { freePort } from '../../src/local/ports';
-import { waitFor } from '../../src/shared/poll';
+import { isAlive } from './child';
+import { rabbitmqctl } from './rabbitmq';
+import { freePort } from './ports';
+import { waitFor } from '../shared/poll';
 
 const run = promisify(execFile);
-
 
 /** Where private nodes keep their files: one directory per node, named after it. */
 const PRIVATE_NODES_DIR = path.join(os.tmpdir(), 'tisw-rabbitmq-nodes');

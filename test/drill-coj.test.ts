@@ -1,0 +1,151 @@
+import fs from 'node:fs';
+import { MongoClient } from 'mongodb';
+import { loadConfig } from '../src/config/config';
+import { runCojDrill, type CojDrillReport } from '../src/drills/coj-2023';
+import { drillOwner } from '../src/drills/throwaway';
+import { rabbitmqctl } from '../src/local/rabbitmq';
+import { tisw } from './support/processes';
+import { quietRuntime, testClient, testConfig, testLogger } from './support/system';
+
+/** What of the drill's is still on the local stack, by the names it gave. */
+async function leftOnTheStack(report: Pick<CojDrillReport, 'made'>, config = testConfig()): Promise<string[]> {
+  const left: string[] = [];
+  const nodes = await rabbitmqctl('eval', 'net_adm:names().').catch(() => '');
+  for (const node of report.made.nodes) if (nodes.includes(`"${node.split('@')[0]}"`)) left.push(`node ${node}`);
+  const mongo = new MongoClient(config.mongo.tss.uri, { serverSelectionTimeoutMS: 5000 });
+  try {
+    const names = (await mongo.db('admin').admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name);
+    for (const database of report.made.databases) if (names.includes(database)) left.push(`database ${database}`);
+  } finally {
+    await mongo.close();
+  }
+  const client = await testClient(config);
+  try {
+    const { namespaces } = await client.workflowService.listNamespaces({ pageSize: 1000, namespaceFilter: { includeDeleted: true } });
+    const names = namespaces.map((ns) => ns.namespaceInfo?.name ?? '');
+    for (const namespace of report.made.namespaces) left.push(...names.filter((name) => name.startsWith(namespace)).map((name) => `namespace ${name}`));
+  } finally {
+    await client.connection.close();
+  }
+  for (const dir of report.made.dirs) if (fs.existsSync(dir)) left.push(`directory ${dir}`);
+  return left;
+}
+
+describe('tisw drill coj-2023', () => {
+  const config = testConfig();
+  const log = testLogger(config);
+
+  it('on a private broker in a memory alarm with no consumer: the old way loses CoJs unalerted, tis-workflows alerts and delivers every one, and nothing is left behind (the CLI, --json)', async () => {
+    const run = await tisw(['drill', 'coj-2023', '--json']);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as CojDrillReport;
+    expect(report.drill).toBe('coj-2023');
+    const { oldWay, tisWorkflows } = report;
+
+    // The same CoJs on both sides.
+    expect(oldWay.signed).toBeGreaterThan(0);
+    expect(tisWorkflows.signed).toBe(oldWay.signed);
+
+    // The old way: CoJs lost by the blocked connection's reset, not on their way any more, and nothing said so.
+    expect(oldWay.lost.length).toBeGreaterThanOrEqual(1);
+    expect(oldWay.reachedTis + oldWay.lost.length).toBe(oldWay.signed);
+    expect(oldWay.stillQueued).toBe(0);
+    expect(oldWay.firstAlert).toBeNull();
+    expect(oldWay.alerts).toEqual([]);
+    expect(oldWay.publishes).toBe(oldWay.signed);
+
+    // tis-workflows: every CoJ in TIS's store with its signature, every run acknowledged, and the trouble alerted.
+    expect(tisWorkflows.lost).toEqual([]);
+    expect(tisWorkflows.reachedTis).toBe(tisWorkflows.signed);
+    expect(tisWorkflows.acknowledged).toBe(tisWorkflows.signed);
+    expect(tisWorkflows.stillQueued).toBe(0);
+    expect(tisWorkflows.firstAlert).not.toBeNull();
+    expect(['broker-blocked', 'queue-idle', 'coj-late']).toContain(tisWorkflows.firstAlert?.kind);
+    expect(tisWorkflows.alerts.some((a) => a.kind === 'broker-blocked' && !a.resolved)).toBe(true);
+    // Publishes failed while the broker blocked them (no confirm in time), and were made again.
+    expect(tisWorkflows.publishFailure).toMatch(/no confirm/);
+    expect(tisWorkflows.publishes).toBeGreaterThan(tisWorkflows.signed);
+    expect(tisWorkflows.lastReachedTisAtMs).not.toBeNull();
+
+    // Nothing left behind: no private node, database, namespace (not even one being reclaimed) or directory.
+    expect(report.leftBehind).toEqual([]);
+    expect(report.made).toMatchObject({ nodes: [expect.any(String)], databases: [expect.any(String), expect.any(String)], namespaces: [expect.any(String)] });
+    expect(await leftOnTheStack(report, config)).toEqual([]);
+  }, 180_000);
+
+  it("in synced mode (TIS as it runs today, `tisw up`'s default): every CoJ reaches TIS and is acknowledged by TIS's sync back to TSS", async () => {
+    quietRuntime(config);
+    const report = await runCojDrill({ ...config, coj: { ...config.coj, acknowledgement: 'synced' } }, { log });
+    expect(report.tisWorkflows).toMatchObject({ acknowledgement: 'synced', lost: [], stillQueued: 0 });
+    expect(report.tisWorkflows.acknowledged).toBe(report.tisWorkflows.signed);
+    expect(report.tisWorkflows.firstAlert).not.toBeNull();
+    expect(report.oldWay.lost.length).toBeGreaterThanOrEqual(1);
+    expect(report.leftBehind).toEqual([]);
+    expect(await leftOnTheStack(report, config)).toEqual([]);
+  }, 180_000);
+
+  it('stopped while the alarm holds (Ctrl-C is its abort signal), removes everything it had made, the private node too', async () => {
+    quietRuntime(config);
+    const controller = new AbortController();
+    let ticks = 0;
+    const drill = runCojDrill(config, {
+      log,
+      signal: controller.signal,
+      progress: () => ({
+        tick: () => {
+          if (++ticks === 2) controller.abort(); // the alarm raised, the CoJs about to be signed
+        },
+        stop: () => undefined,
+      }),
+    });
+    await expect(drill).rejects.toThrow('interrupted (Ctrl-C): everything the drill had made was removed');
+    const mine = (name: string): boolean => new RegExp(`drill[-_]coj[-_]2023[-_]${process.pid}[-_]`).test(name);
+    expect(await rabbitmqctl('eval', 'net_adm:names().')).not.toContain(`tisw-private-${process.pid}-`);
+    const mongo = new MongoClient(config.mongo.tss.uri, { serverSelectionTimeoutMS: 5000 });
+    try {
+      expect((await mongo.db('admin').admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name).filter(mine)).toEqual([]);
+    } finally {
+      await mongo.close();
+    }
+    const client = await testClient(config);
+    try {
+      const { namespaces } = await client.workflowService.listNamespaces({ pageSize: 1000, namespaceFilter: { includeDeleted: true } });
+      expect(namespaces.map((ns) => ns.namespaceInfo?.name ?? '').filter(mine)).toEqual([]);
+    } finally {
+      await client.connection.close();
+    }
+  }, 120_000);
+
+  it('prints the report as a table from the CLI', async () => {
+    const text = await tisw(['drill', 'coj-2023']);
+    process.stdout.write(`${text.stdout}\n`);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/the old way \(2023\) +│? *tis-workflows|the old way \(2023\).*tis-workflows/);
+    expect(text.stdout).toMatch(/reached TIS/);
+    expect(text.stdout).toMatch(/first alert/);
+  }, 180_000);
+
+  it('refuses a broker, MongoDB or Temporal that is not on this machine, before it makes anything; its --help', async () => {
+    for (const [variable, value, host] of [
+      ['AMQP_URL', 'amqp://guest:guest@rabbitmq.internal:5672/', 'rabbitmq.internal'],
+      ['TEMPORAL_ADDRESS', 'temporal.internal:7233', 'temporal.internal'],
+      ['TSS_MONGODB_URI', 'mongodb://db.internal:27017/tisw_test', 'db.internal'],
+    ] as const) {
+      await expect(runCojDrill(loadConfig({ ...process.env, [variable]: value }), { log })).rejects.toThrow(`${variable} names ${host}`);
+    }
+    const help = await tisw(['drill', 'coj-2023', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Usage: tisw drill coj-2023 \[options\]/);
+    expect(help.stdout).toMatch(/--json/);
+    const cli = await tisw(['drill', 'coj-2023'], { AMQP_URL: 'amqp://tisw:hunter2@rabbitmq.internal:5672/tis' });
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toMatch(/local stack only .*AMQP_URL names rabbitmq\.internal: nothing was made/);
+    expect(cli.stderr).not.toContain('hunter2');
+  });
+
+  it("reads the owner's pid from the names it gives, and not from esr-2021's", () => {
+    expect(drillOwner('coj-2023', 'tisw-drill-coj-2023-4711-a1b2')).toBe(4711);
+    expect(drillOwner('coj-2023', 'tisw_test_123_ab_drill_coj_2023_4711_a1b2_old')).toBe(4711);
+    expect(drillOwner('coj-2023', 'tisw-drill-esr-2021-4711-a1b2')).toBeUndefined();
+  });
+});
