@@ -11,6 +11,7 @@
 import type { Collection, Db } from 'mongodb';
 import { TIS_COLLECTIONS, type CojVersion } from '../shared/coj';
 import { OneAtATime } from './one-at-a-time';
+import { findWhereIn } from './mongo';
 
 export interface TisCoj {
   signedAt: Date;
@@ -37,8 +38,6 @@ export interface TisSyncedCojDoc {
   /** The signature last copied onto TSS's profile. */
   signedAt: Date;
   version: CojVersion;
-  /** Set at the first sync until its COJ_RECEIVED was published. */
-  cojReceivedDue?: boolean;
 }
 
 /** Where the reference TIS sync has got to: the last CoJ it finished, in (receivedAt, programme membership id) order. */
@@ -63,7 +62,7 @@ export class TisStore {
   /** The CoJs of one programme membership are stored one at a time (see OneAtATime: FerretDB's conditional update is not atomic). */
   private readonly cojWrites = new OneAtATime();
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.programmeMemberships = db.collection<TisProgrammeMembershipDoc>(TIS_COLLECTIONS.programmeMemberships);
     this.syncedCojs = db.collection<TisSyncedCojDoc>(TIS_COLLECTIONS.syncedCojs);
     this.syncPositions = db.collection<TisSyncPositionDoc>(TIS_COLLECTIONS.syncPosition);
@@ -157,24 +156,15 @@ export class TisStore {
 
   /** The sync's records of these programme memberships, by id. */
   async syncedCojsOf(ids: string[]): Promise<Map<string, TisSyncedCojDoc>> {
-    const docs = await this.syncedCojs.find({ _id: { $in: ids } }).toArray();
+    const docs = await findWhereIn(this.db, this.syncedCojs, '_id', ids);
     return new Map(docs.map((d) => [d._id, d]));
   }
 
   /**
-   * Records the signature copied onto TSS's profile. The first record of a programme membership takes
-   * `syncedAt` and owes COJ_RECEIVED; later ones keep both as they are. Returns whether it was the first.
+   * Records the signature copied onto TSS's profile, once everything owed for it is done (COJ_RECEIVED
+   * published): no record means a first sync still owed. The first record takes `syncedAt`; later ones keep it.
    */
-  async recordSyncedCoj(id: string, coj: { signedAt: Date; version: CojVersion; syncedAt: Date }): Promise<boolean> {
-    const result = await this.syncedCojs.updateOne(
-      { _id: id },
-      { $set: { signedAt: coj.signedAt, version: coj.version }, $setOnInsert: { syncedAt: coj.syncedAt, cojReceivedDue: true } },
-      { upsert: true },
-    );
-    return result.upsertedCount === 1;
-  }
-
-  async cojReceivedPublished(id: string): Promise<void> {
-    await this.syncedCojs.updateOne({ _id: id }, { $unset: { cojReceivedDue: '' } });
+  async recordSyncedCoj(id: string, coj: { signedAt: Date; version: CojVersion; syncedAt: Date }): Promise<void> {
+    await this.syncedCojs.updateOne({ _id: id }, { $set: { signedAt: coj.signedAt, version: coj.version }, $setOnInsert: { syncedAt: coj.syncedAt } }, { upsert: true });
   }
 }

@@ -21,8 +21,7 @@
 import type { Collection, Db, Filter, ObjectId, UpdateFilter } from 'mongodb';
 import { showsSynced, type CojSignature, type CojVersion } from '../shared/coj';
 import { ProfileKeptChangingError } from '../shared/errors';
-import { inTurns } from '../shared/in-turns';
-import { createIndexes, type IndexSpec } from './mongo';
+import { createIndexes, findWhereIn, type IndexSpec } from './mongo';
 
 export interface ConditionsOfJoiningDoc {
   signedAt: Date;
@@ -65,15 +64,8 @@ export const TSS_PROFILE_INDEXES: readonly IndexSpec[] = [
   },
 ];
 
-/**
- * FerretDB only (cojsOfTrainees): up to how many trainees equality queries beat one `$in` (from the figures
- * there: 2.2 ms per equality query against 237 ms per decode of 2,000 profiles, about 100 to 1, whatever
- * the collection's size), and how many are in flight at once.
- */
-const FERRETDB_EQUALITY_UP_TO = 100;
 /** Trainees per query of syncedAmong: one `$in` of this many is one index scan on MongoDB. */
 const TRAINEES_PER_QUERY = 1000;
-const EQUALITY_QUERIES_AT_ONCE = 20;
 
 /** Conflicting saves in a row before a write gives up: TSS saves a profile a few times a session, not continuously. */
 const MAX_TRIES = 10;
@@ -88,28 +80,11 @@ export class TssStore {
   readonly profiles: Collection<TraineeProfileDoc>;
 
   /** `collectionName`: config.mongo.tssProfilesCollection (TSS_PROFILES_COLLECTION). */
-  private ferretDb: Promise<boolean> | undefined;
-
   constructor(
     private readonly db: Db,
     collectionName: string,
   ) {
     this.profiles = db.collection<TraineeProfileDoc>(collectionName);
-  }
-
-  /** Whether the server is FerretDB (its buildInfo says so), asked once. */
-  private isFerretDb(): Promise<boolean> {
-    this.ferretDb ??= this.db
-      .admin()
-      .command({ buildInfo: 1 })
-      .then(
-        (info) => 'ferretdbVersion' in info,
-        () => {
-          this.ferretDb = undefined; // ask again next time; meanwhile the query any server takes
-          return false;
-        },
-      );
-    return this.ferretDb;
   }
 
   /**
@@ -220,22 +195,10 @@ export class TssStore {
 
   /**
    * The CoJs of these trainees as their profiles hold them now, by TSS's key (traineeTisId, the index TSS
-   * has), for syncedAmong and the tests. The caller batches. MongoDB takes an `$in` of a
-   * thousand ids in one index scan: one query. FerretDB 1.24 pushes only an equality filter down to
-   * PostgreSQL (a sequential scan there, cheap per row), and an `$in` makes it read and decode the whole
-   * collection itself (237 ms for 40 ids among 2,000 profiles; an equality query, 2.2 ms): so for a few
-   * trainees (the waits in a worker) it is one equality query each there, a few at once, and for many (the
-   * watcher's rounds) the `$in`, whose one decode of the collection then costs less than their scans.
+   * has), for syncedAmong and the tests; the caller batches (findWhereIn says how each server is asked).
    */
   async cojsOfTrainees(traineeTisIds: string[]): Promise<Array<{ traineeTisId: string; programmeMembershipTisId: string; signedAt: string; syncedAt: string | null }>> {
-    const projection = { traineeTisId: 1, programmeMemberships: 1 };
-    let profiles: TraineeProfileDoc[];
-    if (traineeTisIds.length <= FERRETDB_EQUALITY_UP_TO && (await this.isFerretDb())) {
-      const found = await inTurns(traineeTisIds, EQUALITY_QUERIES_AT_ONCE, (traineeTisId) => this.profiles.findOne({ traineeTisId }, { projection }));
-      profiles = found.filter((profile) => profile !== null);
-    } else {
-      profiles = await this.profiles.find({ traineeTisId: { $in: traineeTisIds } }, { projection }).toArray();
-    }
+    const profiles = await findWhereIn(this.db, this.profiles, 'traineeTisId', traineeTisIds, { traineeTisId: 1, programmeMemberships: 1 });
     return profiles.flatMap((profile) =>
       (profile.programmeMemberships ?? []).flatMap((pm) => {
         const coj = pm.conditionsOfJoining;

@@ -12,16 +12,18 @@
  *      = now the first time, else the earlier one (a re-signed CoJ keeps its earlier syncedAt, as
  *      tis-trainee-sync does). A profile or programme membership TSS does not have: logged and skipped;
  *      a newer signature in TSS than TIS's (on its way to TIS): left alone;
- *   2. records what it copied in its own collection in TIS's store (tis-trainee-sync's record), the first
- *      syncedAt with it;
- *   3. the first time only, publishes `COJ_RECEIVED` (CojReceivedEvent) to COJ_RECEIVED_QUEUE when that is
- *      set: JSON, persistent, confirmed, messageId `coj-received-<programme membership id>`.
+ *   2. the first time only (it has no record of the programme membership yet), publishes `COJ_RECEIVED`
+ *      (CojReceivedEvent) to COJ_RECEIVED_QUEUE when that is set: JSON, persistent, confirmed, messageId
+ *      `coj-received-<programme membership id>`;
+ *   3. records what it copied in its own collection in TIS's store (tis-trainee-sync's record), the first
+ *      syncedAt with it: one write, after the publish, so that a record says nothing is owed.
  *
  * Restarts: the position is a document in TIS's store, moved only past CoJs whose steps all finished, so a
  * CoJ stored while the sync was down, or one it was handling when killed, is handled when it comes back.
- * Handling one again changes nothing: step 1 finds the signature already there (no write), step 2 keeps the
- * first syncedAt, and step 3 is owed until published (a kill between its publish and its record repeats
- * that one publish, under the same messageId).
+ * Handling one again changes nothing: step 1 finds the signature already there (no write, and the
+ * syncedAt the profile has), step 2 is owed until the record exists (a kill between the publish and the
+ * record repeats that one publish, under the same messageId and with the same body), and step 3 keeps the
+ * first syncedAt.
  */
 import type { Config } from '../config/config';
 import type { Logger } from '../config/logger';
@@ -78,7 +80,7 @@ export function startTisSync(options: TisSyncOptions): TisSync {
     const programmeMembershipTisId = coj._id;
     const { signedAt, version } = coj.conditionsOfJoining;
     const copied = record !== undefined && record.signedAt.getTime() === signedAt.getTime() && record.version === version;
-    if (copied && !record.cojReceivedDue) return;
+    if (copied) return;
     const applied = await tss.applyTisSync({ traineeTisId: coj.personId, programmeMembershipTisId }, { signedAt, version }, { ...(record && { earlier: record.syncedAt }), now: new Date() });
     if (applied.outcome === 'not-found') {
       log.info({ programmeMembershipTisId, missing: applied.missing }, `CoJ not synced: TSS has no such ${applied.missing}`);
@@ -88,10 +90,9 @@ export function startTisSync(options: TisSyncOptions): TisSync {
       log.info({ programmeMembershipTisId }, 'CoJ not synced: TSS holds a newer signature, on its way to TIS');
       return;
     }
-    const first = await tis.recordSyncedCoj(programmeMembershipTisId, { signedAt, version, syncedAt: applied.syncedAt });
+    const first = record === undefined;
     log.debug({ programmeMembershipTisId, outcome: applied.outcome, first }, 'CoJ synced to TSS');
-    if (!first && !record?.cojReceivedDue) return;
-    if (publisher && queue) {
+    if (first && publisher && queue) {
       const event: CojReceivedEvent = {
         event: 'COJ_RECEIVED',
         traineeTisId: coj.personId,
@@ -100,7 +101,7 @@ export function startTisSync(options: TisSyncOptions): TisSync {
       };
       await publisher.publish(queue.name, event, { messageId: `coj-received-${programmeMembershipTisId}`, type: 'COJ_RECEIVED' });
     }
-    await tis.cojReceivedPublished(programmeMembershipTisId);
+    await tis.recordSyncedCoj(programmeMembershipTisId, { signedAt, version, syncedAt: applied.syncedAt });
   }
 
   /** Handles every CoJ due now, page by page; the position moves past each CoJ once it and all before it are done. */
