@@ -123,6 +123,26 @@ describe('the reference TIS sync', () => {
     }
   });
 
+  it('takes a CoJ the receiver has just stored at once, as change data capture pushes the change, not at its next poll', async () => {
+    const [s] = (await traineesKnownToBoth(1)) as [CojSignature];
+    await tss.saveSignature(s);
+    const polls = jest.spyOn(tis, 'cojsReceivedAfter');
+    const sync = startTisSync({ tisStore: tis, tssStore: tss, log: testLogger(config), lagMs: 0, pollMs: 3_600_000 });
+    try {
+      await sync.ready;
+      // Its first poll read, before the CoJ exists; the next is an hour away.
+      await eventually('its first poll', async () => (polls.mock.calls.length > 0 ? true : undefined));
+      await polls.mock.results[0]?.value;
+      expect(await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), s.version)).toBe('inserted');
+      sync.stored(s.programmeMembershipTisId);
+      const synced = await syncedOnTss(s);
+      expect(polls).toHaveBeenCalledTimes(1);
+      expect((await tis.syncedCojsOf([s.programmeMembershipTisId])).get(s.programmeMembershipTisId)).toMatchObject({ syncedAt: new Date(synced.syncedAt ?? '') });
+    } finally {
+      await sync.stop();
+    }
+  });
+
   it("meets TSS's saves through the lock: a save between its read and its write is kept, and TSS's stale copy cannot erase syncedAt", async () => {
     const [s] = (await traineesKnownToBoth(1)) as [CojSignature];
     const syncsTss = new TssStore(tssDb.db, config.mongo.tssProfilesCollection);

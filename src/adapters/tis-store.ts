@@ -111,6 +111,13 @@ export class TisStore {
     throw new Error(`could not store the CoJ of programme membership ${id}: it kept changing`);
   }
 
+  /** The programme membership with the CoJ TIS stored for it, if it has one (the TIS sync's push). */
+  async receivedCoj(id: string): Promise<TisReceivedCoj | undefined> {
+    // By _id alone: the equality FerretDB hands to PostgreSQL; the CoJ is checked here.
+    const doc = await this.programmeMemberships.findOne({ _id: id });
+    return doc?.conditionsOfJoining ? (doc as TisReceivedCoj) : undefined;
+  }
+
   /** The CoJ TIS holds for a programme membership, if any. */
   async findCoj(id: string): Promise<TisCoj | undefined> {
     return (await this.programmeMemberships.findOne({ _id: id }, { projection: { conditionsOfJoining: 1 } }))?.conditionsOfJoining ?? undefined;

@@ -29,6 +29,8 @@ export interface CojReceiverOptions {
   /** @default 20 */
   prefetch?: number;
   connectionName?: string;
+  /** Told of each CoJ it stored or updated (the reference TIS sync's push, as change data capture would push the change). */
+  onStored?: (programmeMembershipTisId: string) => void;
 }
 
 export function startCojReceiver(options: CojReceiverOptions): Consumer {
@@ -39,11 +41,11 @@ export function startCojReceiver(options: CojReceiverOptions): Consumer {
     connectionName: options.connectionName ?? 'tisw-coj-receiver',
     prefetch: options.prefetch ?? 20,
     log,
-    handle: (message, context) => receive(message, context, options.tisStore, log),
+    handle: (message, context) => receive(message, context, options, log),
   });
 }
 
-async function receive(message: ConsumeMessage, context: ConsumerContext, tis: TisStore, log: Logger): Promise<Outcome> {
+async function receive(message: ConsumeMessage, context: ConsumerContext, { tisStore: tis, onStored }: CojReceiverOptions, log: Logger): Promise<Outcome> {
   const read = readJsonMessage(message);
   const parsed = read.ok ? cojSignedEvent.safeParse(read.body) : undefined;
   if (!read.ok || !parsed?.success) {
@@ -66,6 +68,7 @@ async function receive(message: ConsumeMessage, context: ConsumerContext, tis: T
     return { kind: 'done' };
   }
   log.debug({ programmeMembershipTisId, outcome }, 'CoJ stored');
+  if (outcome === 'inserted' || outcome === 'updated') onStored?.(programmeMembershipTisId);
   const body: CojReceivedReply & { status: 'ok' } = { status: 'ok', programmeMembershipTisId, signedAt: conditionsOfJoining.signedAt, version: conditionsOfJoining.version };
   await replyIfAsked(message, context, body);
   return { kind: 'done' };

@@ -28,8 +28,13 @@ export interface ReceiversOptions {
 
 export async function startReceivers(config: Config, log: Logger, options: ReceiversOptions = {}): Promise<Receivers> {
   const tis = await openMongo(config.mongo.tis, 'tisw-receivers');
-  const parts: Consumer[] = [startCojReceiver({ amqpUrl: config.amqp.url, tisStore: new TisStore(tis.db), log }), await startConfiguredEsrExporter(config, log)];
-  if (options.tisSync ?? config.coj.acknowledgement === 'synced') parts.push(await startConfiguredTisSync(config, log));
+  const sync = (options.tisSync ?? config.coj.acknowledgement === 'synced') ? await startConfiguredTisSync(config, log) : undefined;
+  const parts: Consumer[] = [
+    // The receiver tells the sync what it stored, as TIS's change data capture pushes each change to TIS's sync.
+    startCojReceiver({ amqpUrl: config.amqp.url, tisStore: new TisStore(tis.db), log, ...(sync && { onStored: (id: string) => sync.stored(id) }) }),
+    await startConfiguredEsrExporter(config, log),
+    ...(sync ? [sync] : []),
+  ];
   return {
     ready: Promise.all(parts.map((c) => c.ready)).then(() => undefined),
     async stop() {

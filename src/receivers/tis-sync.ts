@@ -4,9 +4,14 @@
  * CoJ receiver (which stands for TCS) it makes the local stack behave as TIS does, so that `synced` mode,
  * which waits for TSS's profile to show a signature synced back, runs end to end.
  *
- * Every POLL_MS it reads the CoJs the receiver stored or updated since its position (FerretDB has no change
- * streams: it polls, by `receivedAt`), once each is `lagMs` old (TISW_TIS_SYNC_LAG_SECONDS: the seconds to
- * minutes TIS's sync takes), and for each:
+ * Two ways a CoJ reaches it, as TIS's change data capture pushes each change and its sync catches up:
+ *  - pushed: the receiver in the same process says what it has just stored (`stored`), and the CoJ is handled
+ *    as soon as it is `lagMs` old (TISW_TIS_SYNC_LAG_SECONDS: the seconds to minutes TIS's sync takes);
+ *  - polled, the backstop: every POLL_MS it reads the CoJs stored or updated since its position (FerretDB
+ *    has no change streams: by `receivedAt`), once each is `lagMs` old, and handles any the push did not
+ *    (stored while it was down, by a receiver in another process, or a push that failed).
+ * One CoJ is handled one way at a time (OneAtATime), and a signature the push handled is skipped, without a
+ * read, when the poll comes to it. For each:
  *   1. copies it onto the trainee's TSS profile, through TSS's optimistic lock (TssStore.applyTisSync):
  *      the programme membership's `conditionsOfJoining` gets TIS's `signedAt` and `version`, and `syncedAt`
  *      = now the first time, else the earlier one (a re-signed CoJ keeps its earlier syncedAt, as
@@ -34,6 +39,7 @@ import { TisStore, type TisReceivedCoj, type TisSyncedCojDoc, type TisSyncPositi
 import { TssStore } from '../adapters/tss-store';
 import type { CojReceivedEvent } from '../shared/coj';
 import { inTurns } from '../shared/in-turns';
+import { OneAtATime } from '../adapters/one-at-a-time';
 
 export interface TisSyncOptions {
   tisStore: TisStore;
@@ -50,6 +56,8 @@ export interface TisSyncOptions {
 export interface TisSync {
   /** Resolves once it has read its position and polls. */
   ready: Promise<void>;
+  /** The receiver has just stored (or updated) the CoJ of this programme membership: handled once it is lagMs old. */
+  stored(programmeMembershipTisId: string): void;
   /** Stops polling, lets the CoJs in hand finish, and closes its AMQP connection. */
   stop(): Promise<void>;
 }
@@ -74,6 +82,12 @@ export function startTisSync(options: TisSyncOptions): TisSync {
   let stopping = false;
   let wake: (() => void) | undefined;
   let position: TisSyncPosition | undefined;
+  const turns = new OneAtATime();
+  /** Signatures the push handled that the poll has not come to yet (the poll removes each as it passes it). */
+  const pushed = new Map<string, string>();
+  const pushes = new Set<Promise<void>>();
+  /** Ends each push still waiting out its lag (stop). */
+  const lagWaits = new Set<() => void>();
 
   /** Steps 1-3 of the module comment for one CoJ; resolves once all are done (or it was skipped). */
   async function syncOne(coj: TisReceivedCoj, record: TisSyncedCojDoc | undefined): Promise<void> {
@@ -110,10 +124,13 @@ export function startTisSync(options: TisSyncOptions): TisSync {
       const receivedBy = new Date(Date.now() - Math.max(options.lagMs, MIN_AGE_MS));
       const page = await tis.cojsReceivedAfter(position, receivedBy, PAGE);
       if (page.length === 0) return;
-      const records = await tis.syncedCojsOf(page.map((c) => c._id));
+      const records = await tis.syncedCojsOf(page.filter((c) => pushed.get(c._id) !== signatureOf(c)).map((c) => c._id));
       const done = await inTurns(page, AT_ONCE, async (coj) => {
         try {
-          await syncOne(coj, records.get(coj._id));
+          await turns.run(coj._id, async () => {
+            if (pushed.get(coj._id) === signatureOf(coj)) pushed.delete(coj._id);
+            else await syncOne(coj, records.get(coj._id));
+          });
           return true;
         } catch (err) {
           log.warn({ programmeMembershipTisId: coj._id, err: (err as Error).message }, 'CoJ not synced yet: tried again at the next poll');
@@ -148,6 +165,31 @@ export function startTisSync(options: TisSyncOptions): TisSync {
     }
   }
 
+  /** The pushed way (module comment): read the CoJ as stored, wait out the lag, handle it unless the poll has. */
+  async function push(programmeMembershipTisId: string): Promise<void> {
+    const coj = await tis.receivedCoj(programmeMembershipTisId);
+    if (!coj) return;
+    const dueInMs = coj.conditionsOfJoining.receivedAt.getTime() + options.lagMs - Date.now();
+    if (dueInMs > 0) {
+      await new Promise<void>((resolve) => {
+        const end = (): void => {
+          clearTimeout(timer);
+          lagWaits.delete(end);
+          resolve();
+        };
+        const timer = setTimeout(end, dueInMs);
+        lagWaits.add(end);
+      });
+    }
+    if (stopping) return;
+    await turns.run(programmeMembershipTisId, async () => {
+      const signature = signatureOf(coj);
+      if (pushed.get(programmeMembershipTisId) === signature) return;
+      await syncOne(coj, (await tis.syncedCojsOf([programmeMembershipTisId])).get(programmeMembershipTisId));
+      pushed.set(programmeMembershipTisId, signature);
+    });
+  }
+
   const ready = (async () => {
     // Its own store's index (it owns it locally), and the one TSS declares on its profiles (tis-trainee-details,
     // which this stands for, owns them): a failure to make them slows it down but stops nothing.
@@ -159,14 +201,26 @@ export function startTisSync(options: TisSyncOptions): TisSync {
 
   return {
     ready,
+    stored(programmeMembershipTisId) {
+      if (stopping) return;
+      const pushing = push(programmeMembershipTisId)
+        .catch((err: unknown) => log.warn({ programmeMembershipTisId, err: (err as Error).message }, 'CoJ not synced on its push: the next poll takes it'))
+        .finally(() => pushes.delete(pushing));
+      pushes.add(pushing);
+    },
     async stop() {
       stopping = true;
       wake?.();
-      await running.catch(() => undefined);
+      // A push still waiting out its lag is left to the poll of the next start (its position has not passed it).
+      for (const end of [...lagWaits]) end();
+      await Promise.all([running.catch(() => undefined), ...pushes]);
       await publisher?.close();
     },
   };
 }
+
+/** A signature as the push and the poll compare it. */
+const signatureOf = (coj: TisReceivedCoj): string => `${coj.conditionsOfJoining.signedAt.getTime()}|${coj.conditionsOfJoining.version}`;
 
 /** The sync as `tisw receivers` runs it: opens TIS's and TSS's stores from the config; stop() closes them too. */
 export async function startConfiguredTisSync(config: Config, log: Logger): Promise<TisSync> {
@@ -185,6 +239,7 @@ export async function startConfiguredTisSync(config: Config, log: Logger): Promi
   });
   return {
     ready: sync.ready,
+    stored: (programmeMembershipTisId) => sync.stored(programmeMembershipTisId),
     async stop() {
       await sync.stop();
       await Promise.allSettled([tisDb.close(), tssDb.close()]);
