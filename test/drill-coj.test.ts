@@ -1,35 +1,8 @@
-import fs from 'node:fs';
-import { MongoClient } from 'mongodb';
 import { runCojDrill, type CojDrillReport } from '../src/drills/coj-2023';
 import { drillOwner } from '../src/drills/throwaway';
-import { rabbitmqctl } from '../src/local/rabbitmq';
 import { tisw } from './support/processes';
-import { expectLocalOnly } from './support/drill';
-import { quietRuntime, testClient, testConfig, testLogger } from './support/system';
-
-/** What of the drill's is still on the local stack, by the names it gave. */
-async function leftOnTheStack(report: Pick<CojDrillReport, 'made'>, config = testConfig()): Promise<string[]> {
-  const left: string[] = [];
-  const nodes = await rabbitmqctl('eval', 'net_adm:names().').catch(() => '');
-  for (const node of report.made.nodes) if (nodes.includes(`"${node.split('@')[0]}"`)) left.push(`node ${node}`);
-  const mongo = new MongoClient(config.mongo.tss.uri, { serverSelectionTimeoutMS: 5000 });
-  try {
-    const names = (await mongo.db('admin').admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name);
-    for (const database of report.made.databases) if (names.includes(database)) left.push(`database ${database}`);
-  } finally {
-    await mongo.close();
-  }
-  const client = await testClient(config);
-  try {
-    const { namespaces } = await client.workflowService.listNamespaces({ pageSize: 1000, namespaceFilter: { includeDeleted: true } });
-    const names = namespaces.map((ns) => ns.namespaceInfo?.name ?? '');
-    for (const namespace of report.made.namespaces) left.push(...names.filter((name) => name.startsWith(namespace)).map((name) => `namespace ${name}`));
-  } finally {
-    await client.connection.close();
-  }
-  for (const dir of report.made.dirs) if (fs.existsSync(dir)) left.push(`directory ${dir}`);
-  return left;
-}
+import { expectLocalOnly, leftOnTheStack, ownedOnTheStack } from './support/drill';
+import { quietRuntime, testConfig, testLogger } from './support/system';
 
 describe('tisw drill coj-2023', () => {
   const config = testConfig();
@@ -70,7 +43,7 @@ describe('tisw drill coj-2023', () => {
     // Nothing left behind: no private node, database, namespace (not even one being reclaimed) or directory.
     expect(report.leftBehind).toEqual([]);
     expect(report.made).toMatchObject({ nodes: [expect.any(String)], databases: [expect.any(String), expect.any(String)], namespaces: [expect.any(String)] });
-    expect(await leftOnTheStack(report, config)).toEqual([]);
+    expect(await leftOnTheStack(report.made, config)).toEqual([]);
   }, 180_000);
 
   it("in synced mode (TIS as it runs today, `tisw up`'s default): every CoJ reaches TIS and is acknowledged by TIS's sync back to TSS", async () => {
@@ -81,7 +54,7 @@ describe('tisw drill coj-2023', () => {
     expect(report.tisWorkflows.firstAlert).not.toBeNull();
     expect(report.oldWay.lost.length).toBeGreaterThanOrEqual(1);
     expect(report.leftBehind).toEqual([]);
-    expect(await leftOnTheStack(report, config)).toEqual([]);
+    expect(await leftOnTheStack(report.made, config)).toEqual([]);
   }, 180_000);
 
   it('stopped while the alarm holds (Ctrl-C is its abort signal), removes everything it had made, the private node too', async () => {
@@ -99,21 +72,7 @@ describe('tisw drill coj-2023', () => {
       }),
     });
     await expect(drill).rejects.toThrow('interrupted (Ctrl-C): everything the drill had made was removed');
-    const mine = (name: string): boolean => new RegExp(`drill[-_]coj[-_]2023[-_]${process.pid}[-_]`).test(name);
-    expect(await rabbitmqctl('eval', 'net_adm:names().')).not.toContain(`tisw-private-${process.pid}-`);
-    const mongo = new MongoClient(config.mongo.tss.uri, { serverSelectionTimeoutMS: 5000 });
-    try {
-      expect((await mongo.db('admin').admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name).filter(mine)).toEqual([]);
-    } finally {
-      await mongo.close();
-    }
-    const client = await testClient(config);
-    try {
-      const { namespaces } = await client.workflowService.listNamespaces({ pageSize: 1000, namespaceFilter: { includeDeleted: true } });
-      expect(namespaces.map((ns) => ns.namespaceInfo?.name ?? '').filter(mine)).toEqual([]);
-    } finally {
-      await client.connection.close();
-    }
+    expect(await ownedOnTheStack('coj-2023', config)).toEqual([]);
   }, 120_000);
 
   it('prints the report as a table from the CLI', async () => {

@@ -1,13 +1,11 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { MongoClient } from 'mongodb';
 import { DRILL_COUNTER_BEFORE, DRILL_RUN_DATE, runEsrDrill, type DrillSideStore, type EsrDrillReport } from '../src/drills/esr-2021';
 import { drillOwner } from '../src/drills/throwaway';
 import { listVhosts } from '../src/local/rabbitmq';
 import { DEANERIES } from '../src/shared/esr';
-import { expectLocalOnly } from './support/drill';
-import { quietRuntime, testClient, testConfig, testLogger } from './support/system';
+import { expectLocalOnly, leftOnTheStack, ownedOnTheStack } from './support/drill';
+import { quietRuntime, testConfig, testLogger } from './support/system';
 import { assertTestDatabase } from './support/test-database';
 
 /** What a side's store and files directory hold, read by the test itself before the drill removes them. */
@@ -82,24 +80,7 @@ describe('tisw drill esr-2021', () => {
     // Nothing left behind: no vhost, database, namespace (not even one being reclaimed) or directory of the drill.
     expect(report.leftBehind).toEqual([]);
     expect(report.made).toMatchObject({ vhosts: [expect.any(String)], databases: [expect.any(String), expect.any(String)], namespaces: [expect.any(String)] });
-    const vhosts = await listVhosts();
-    for (const vhost of report.made.vhosts) expect(vhosts).not.toContain(vhost);
-    const mongo = new MongoClient(config.mongo.esr.uri, { serverSelectionTimeoutMS: 5000 });
-    try {
-      const { databases } = await mongo.db('admin').admin().listDatabases({ nameOnly: true });
-      for (const database of report.made.databases) expect(databases.map((d) => d.name)).not.toContain(database);
-    } finally {
-      await mongo.close();
-    }
-    const client = await testClient(config);
-    try {
-      const { namespaces } = await client.workflowService.listNamespaces({ pageSize: 1000, namespaceFilter: { includeDeleted: true } });
-      const names = namespaces.map((ns) => ns.namespaceInfo?.name ?? '');
-      for (const namespace of report.made.namespaces) expect(names.filter((name) => name.startsWith(namespace))).toEqual([]);
-    } finally {
-      await client.connection.close();
-    }
-    for (const dir of report.made.dirs) expect(fs.existsSync(dir)).toBe(false);
+    expect(await leftOnTheStack(report.made, config)).toEqual([]);
   }, 150_000);
 
   it('stopped half way through the lane (Ctrl-C is its abort signal), removes everything it had made', async () => {
@@ -115,22 +96,7 @@ describe('tisw drill esr-2021', () => {
     });
     await expect(drill).rejects.toThrow('interrupted (Ctrl-C): everything the drill had made was removed');
     // Nothing of this process's drills is left, by name.
-    const mine = (name: string): boolean => new RegExp(`drill[-_]esr[-_]2021[-_]${process.pid}[-_]`).test(name);
-    expect((await listVhosts()).filter(mine)).toEqual([]);
-    const mongo = new MongoClient(config.mongo.esr.uri, { serverSelectionTimeoutMS: 5000 });
-    try {
-      expect((await mongo.db('admin').admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name).filter(mine)).toEqual([]);
-    } finally {
-      await mongo.close();
-    }
-    const client = await testClient(config);
-    try {
-      const { namespaces } = await client.workflowService.listNamespaces({ pageSize: 1000, namespaceFilter: { includeDeleted: true } });
-      expect(namespaces.map((ns) => ns.namespaceInfo?.name ?? '').filter(mine)).toEqual([]);
-    } finally {
-      await client.connection.close();
-    }
-    expect(fs.readdirSync(os.tmpdir()).filter(mine)).toEqual([]);
+    expect(await ownedOnTheStack('esr-2021', config)).toEqual([]);
   }, 120_000);
 
   it('refuses a broker, MongoDB or Temporal that is not on this machine, before it makes anything; the CLI exits 1 saying why', async () => {
