@@ -89,20 +89,20 @@ export function startTisSync(options: TisSyncOptions): TisSync {
   /** Ends each push still waiting out its lag (stop). */
   const lagWaits = new Set<() => void>();
 
-  /** Steps 1-3 of the module comment for one CoJ; resolves once all are done (or it was skipped). */
-  async function syncOne(coj: TisReceivedCoj, record: TisSyncedCojDoc | undefined): Promise<void> {
+  /** Steps 1-3 of the module comment for one CoJ; resolves once all are done, true when this call recorded it (false: skipped). */
+  async function syncOne(coj: TisReceivedCoj, record: TisSyncedCojDoc | undefined): Promise<boolean> {
     const programmeMembershipTisId = coj._id;
     const { signedAt, version } = coj.conditionsOfJoining;
     const copied = record !== undefined && record.signedAt.getTime() === signedAt.getTime() && record.version === version;
-    if (copied) return;
+    if (copied) return false;
     const applied = await tss.applyTisSync({ traineeTisId: coj.personId, programmeMembershipTisId }, { signedAt, version }, { ...(record && { earlier: record.syncedAt }), now: new Date() });
     if (applied.outcome === 'not-found') {
       log.info({ programmeMembershipTisId, missing: applied.missing }, `CoJ not synced: TSS has no such ${applied.missing}`);
-      return;
+      return false;
     }
     if (applied.outcome === 'superseded') {
       log.info({ programmeMembershipTisId }, 'CoJ not synced: TSS holds a newer signature, on its way to TIS');
-      return;
+      return false;
     }
     const first = record === undefined;
     log.debug({ programmeMembershipTisId, outcome: applied.outcome, first }, 'CoJ synced to TSS');
@@ -116,6 +116,7 @@ export function startTisSync(options: TisSyncOptions): TisSync {
       await publisher.publish(queue.name, event, { messageId: `coj-received-${programmeMembershipTisId}`, type: 'COJ_RECEIVED' });
     }
     await tis.recordSyncedCoj(programmeMembershipTisId, { signedAt, version, syncedAt: applied.syncedAt });
+    return true;
   }
 
   /** Handles every CoJ due now, page by page; the position moves past each CoJ once it and all before it are done. */
@@ -128,8 +129,10 @@ export function startTisSync(options: TisSyncOptions): TisSync {
       const done = await inTurns(page, AT_ONCE, async (coj) => {
         try {
           await turns.run(coj._id, async () => {
-            if (pushed.get(coj._id) === signatureOf(coj)) pushed.delete(coj._id);
-            else await syncOne(coj, records.get(coj._id));
+            // Passed by the poll, the push's entry goes whatever it says (one for an earlier signature too).
+            const wasPushed = pushed.get(coj._id) === signatureOf(coj);
+            pushed.delete(coj._id);
+            if (!wasPushed) await syncOne(coj, records.get(coj._id));
           });
           return true;
         } catch (err) {
@@ -185,8 +188,9 @@ export function startTisSync(options: TisSyncOptions): TisSync {
     await turns.run(programmeMembershipTisId, async () => {
       const signature = signatureOf(coj);
       if (pushed.get(programmeMembershipTisId) === signature) return;
-      await syncOne(coj, (await tis.syncedCojsOf([programmeMembershipTisId])).get(programmeMembershipTisId));
-      pushed.set(programmeMembershipTisId, signature);
+      // Only what this push recorded is left for the poll to pass over: one the poll had already copied, or
+      // skipped, would leave an entry it never comes back for.
+      if (await syncOne(coj, (await tis.syncedCojsOf([programmeMembershipTisId])).get(programmeMembershipTisId))) pushed.set(programmeMembershipTisId, signature);
     });
   }
 
