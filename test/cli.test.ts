@@ -38,12 +38,14 @@ describe('the tisw command line', () => {
   });
 
   it('describes, pauses and unpauses both schedules, as JSON', async () => {
-    const esr = JSON.parse((await tisw(['schedule', 'describe', '--json'])).stdout) as { scheduleId: string; cron: string[] };
+    // The default interval (the harness sets reconciliation to once a day for every other file).
+    const defaults = { COJ_RECONCILE_EVERY_MINUTES: '2' };
+    const esr = JSON.parse((await tisw(['schedule', 'describe', '--json'], defaults)).stdout) as { scheduleId: string; cron: string[] };
     expect(esr).toMatchObject({ scheduleId: 'esr-daily-app-files', cron: ['0 13 * * *'] });
-    const paused = await tisw(['schedule', 'pause', '--reconciliation', '--json']);
+    const paused = await tisw(['schedule', 'pause', '--reconciliation', '--json'], defaults);
     expect(paused.code).toBe(0);
     expect(JSON.parse(paused.stdout)).toMatchObject({ scheduleId: 'tisw-coj-reconciliation', paused: true, cron: ['every 2 min'] });
-    const unpaused = JSON.parse((await tisw(['schedule', 'unpause', '--reconciliation', '--json'])).stdout) as { paused: boolean };
+    const unpaused = JSON.parse((await tisw(['schedule', 'unpause', '--reconciliation', '--json'], defaults)).stdout) as { paused: boolean };
     expect(unpaused.paused).toBe(false);
   });
 

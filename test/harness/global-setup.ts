@@ -71,6 +71,10 @@ export default async function globalSetup(globalConfig: { maxWorkers: number }):
     TEMPORAL_TASK_QUEUE: 'tis-workflows-test-w{worker}',
     TISW_DATA_DIR: path.join(tmpDir, 'data'),
     TISW_METRICS_PORT: '0',
+    // Every file shares one TSS test database: a `tisw worker` a file starts makes the reconciliation schedule,
+    // which every 2 minutes would start a run for any unsynced CoJ of any file. Once a day here, as in the
+    // benchmark; the tests of reconciliation set their own interval.
+    COJ_RECONCILE_EVERY_MINUTES: '1440',
     // The suites written for the reply contract say so here; a test of the default modes sets them itself.
     COJ_ACKNOWLEDGEMENT: 'reply',
     ESR_ACKNOWLEDGEMENT: 'reply',
