@@ -190,6 +190,8 @@ describe('the reference TIS sync', () => {
       for (const s of list) await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), s.version);
     };
     const allSynced = (list: CojSignature[]) => eventually(`${list.length} CoJs synced`, async () => ((await countSynced(list)) === list.length ? true : undefined), 120_000);
+    const allRecorded = (list: CojSignature[]) =>
+      eventually(`${list.length} CoJs recorded by the sync`, async () => ((await tis.syncedCojsOf(list.map((s) => s.programmeMembershipTisId))).size === list.length ? true : undefined), 60_000);
     const announcedOf = (messages: Awaited<ReturnType<typeof takeCojReceived>>): string[] => messages.map((m) => (m.body as { programmeMembershipTisId: string }).programmeMembershipTisId).sort();
 
     it('syncs the CoJs stored while it was down when it comes back, each once, each announced once', async () => {
@@ -199,6 +201,9 @@ describe('the reference TIS sync', () => {
       try {
         await storedByTis(before);
         await allSynced(before);
+        // Killed only once each is recorded (published, then recorded): a kill between TSS's write and the
+        // record republishes under the same messageId, as the next case shows, which is not what this one asks.
+        await allRecorded(before);
         const syncedAt = await Promise.all(before.map(async (s) => (await tss.findCoj(s.programmeMembershipTisId))?.syncedAt));
         await child.kill();
         await storedByTis(whileDown);
@@ -224,7 +229,7 @@ describe('the reference TIS sync', () => {
 
         child = receivers();
         await allSynced(burst);
-        await eventually('every COJ_RECEIVED (each recorded once published)', async () => ((await tis.syncedCojsOf(burst.map((s) => s.programmeMembershipTisId))).size === burst.length ? true : undefined), 60_000);
+        await allRecorded(burst); // each recorded once published: every COJ_RECEIVED is on the queue
         expect(await versionsOf(burst)).toEqual(Array(150).fill(1));
         const announced = await takeCojReceived();
         expect([...new Set(announcedOf(announced))]).toEqual(burst.map((s) => s.programmeMembershipTisId).sort());
