@@ -20,9 +20,9 @@ describe('the TIS CoJ receiver', () => {
     const { tis } = stores;
     const s = newSignature();
     await tis.addProgrammeMembership(s.programmeMembershipTisId, s.traineeTisId);
-    expect(await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG10')).toBe('inserted');
-    expect(await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG10')).toBe('unchanged');
-    expect(await tis.storeCoj(s.programmeMembershipTisId, new Date(Date.parse(s.signedAt) - 1000), 'GG9')).toBe('older-ignored');
+    expect((await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG10')).outcome).toBe('inserted');
+    expect((await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG10')).outcome).toBe('unchanged');
+    expect((await tis.storeCoj(s.programmeMembershipTisId, new Date(Date.parse(s.signedAt) - 1000), 'GG9')).outcome).toBe('older-ignored');
     expect(await tis.findCoj(s.programmeMembershipTisId)).toMatchObject({ signedAt: new Date(s.signedAt), version: 'GG10' });
   });
 
@@ -30,17 +30,17 @@ describe('the TIS CoJ receiver', () => {
     const { tis } = stores;
     const s = newSignature();
     await tis.addProgrammeMembership(s.programmeMembershipTisId, s.traineeTisId);
-    expect(await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG9')).toBe('inserted');
+    expect((await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG9')).outcome).toBe('inserted');
     const newer = new Date(Date.parse(s.signedAt) + 1000);
-    expect(await tis.storeCoj(s.programmeMembershipTisId, newer, 'GG10')).toBe('updated');
-    expect(await tis.storeCoj(s.programmeMembershipTisId, newer, 'GG9')).toBe('updated');
+    expect((await tis.storeCoj(s.programmeMembershipTisId, newer, 'GG10')).outcome).toBe('updated');
+    expect((await tis.storeCoj(s.programmeMembershipTisId, newer, 'GG9')).outcome).toBe('updated');
     expect(await tis.findCojs([s.programmeMembershipTisId])).toEqual([expect.objectContaining({ programmeMembershipTisId: s.programmeMembershipTisId, signedAt: newer, version: 'GG9' })]);
   });
 
   it('stores nothing for a programme membership TIS does not know', async () => {
     const { tis } = stores;
     const s = newSignature();
-    expect(await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG10')).toBe('unknown-programme-membership');
+    expect((await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), 'GG10')).outcome).toBe('unknown-programme-membership');
     expect(await tis.findCoj(s.programmeMembershipTisId)).toBeUndefined();
     expect(await tis.programmeMemberships.countDocuments({ _id: s.programmeMembershipTisId })).toBe(0);
   });

@@ -133,7 +133,7 @@ describe('the reference TIS sync', () => {
       // Its first poll read, before the CoJ exists; the next is an hour away.
       await eventually('its first poll', async () => (polls.mock.calls.length > 0 ? true : undefined));
       await polls.mock.results[0]?.value;
-      expect(await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), s.version)).toBe('inserted');
+      expect((await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), s.version)).outcome).toBe('inserted');
       sync.stored(s.programmeMembershipTisId);
       const synced = await syncedOnTss(s);
       expect(polls).toHaveBeenCalledTimes(1);

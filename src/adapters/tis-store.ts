@@ -55,6 +55,12 @@ export type TisReceivedCoj = TisProgrammeMembershipDoc & { conditionsOfJoining: 
 
 export type StoreOutcome = 'inserted' | 'updated' | 'unchanged' | 'older-ignored' | 'unknown-programme-membership';
 
+export interface StoreResult {
+  outcome: StoreOutcome;
+  /** The programme membership as stored, where the store had it in hand (an insert, or a newer signature): what the TIS sync's push would read back. */
+  stored?: TisReceivedCoj;
+}
+
 export class TisStore {
   readonly programmeMemberships: Collection<TisProgrammeMembershipDoc>;
   readonly syncedCojs: Collection<TisSyncedCojDoc>;
@@ -83,35 +89,36 @@ export class TisStore {
    * only if its CoJ is absent or older, and the document it returns (as it was) tells a first CoJ from a
    * newer one. Only when it takes nothing is the document read, to tell why.
    */
-  storeCoj(id: string, signedAt: Date, version: CojVersion): Promise<StoreOutcome> {
+  storeCoj(id: string, signedAt: Date, version: CojVersion): Promise<StoreResult> {
     return this.cojWrites.run(id, () => this.storeCojNow(id, signedAt, version));
   }
 
-  private async storeCojNow(id: string, signedAt: Date, version: CojVersion): Promise<StoreOutcome> {
+  private async storeCojNow(id: string, signedAt: Date, version: CojVersion): Promise<StoreResult> {
     for (let tries = 0; tries < 5; tries++) {
+      const conditionsOfJoining: TisCoj = { signedAt, version, receivedAt: new Date() };
       const before = await this.programmeMemberships.findOneAndUpdate(
         { _id: id, $or: [{ conditionsOfJoining: { $exists: false } }, { 'conditionsOfJoining.signedAt': { $lt: signedAt } }] },
-        { $set: { conditionsOfJoining: { signedAt, version, receivedAt: new Date() } } },
+        { $set: { conditionsOfJoining } },
         { returnDocument: 'before' }, // no projection: FerretDB's findAndModify has none (and the document is small)
       );
-      if (before) return before.conditionsOfJoining ? 'updated' : 'inserted';
+      if (before) return { outcome: before.conditionsOfJoining ? 'updated' : 'inserted', stored: { ...before, conditionsOfJoining } };
       const existing = await this.programmeMemberships.findOne({ _id: id }, { projection: { conditionsOfJoining: 1 } });
-      if (!existing) return 'unknown-programme-membership';
+      if (!existing) return { outcome: 'unknown-programme-membership' };
       const coj = existing.conditionsOfJoining;
       if (!coj || coj.signedAt.getTime() < signedAt.getTime()) continue; // changed meanwhile: try again
-      if (coj.signedAt.getTime() > signedAt.getTime()) return 'older-ignored';
-      if (coj.version === version) return 'unchanged';
+      if (coj.signedAt.getTime() > signedAt.getTime()) return { outcome: 'older-ignored' };
+      if (coj.version === version) return { outcome: 'unchanged' };
       // The same signature time with another version: the later message is taken.
       const result = await this.programmeMemberships.updateOne(
         { _id: id, 'conditionsOfJoining.signedAt': signedAt, 'conditionsOfJoining.version': coj.version },
         { $set: { 'conditionsOfJoining.version': version, 'conditionsOfJoining.receivedAt': new Date() } },
       );
-      if (result.matchedCount === 1) return 'updated';
+      if (result.matchedCount === 1) return { outcome: 'updated' };
     }
     throw new Error(`could not store the CoJ of programme membership ${id}: it kept changing`);
   }
 
-  /** The programme membership with the CoJ TIS stored for it, if it has one (the TIS sync's push). */
+  /** The programme membership with the CoJ TIS stored for it, if it has one (the TIS sync's push, where the store did not hand it over). */
   async receivedCoj(id: string): Promise<TisReceivedCoj | undefined> {
     // By _id alone: the equality FerretDB hands to PostgreSQL; the CoJ is checked here.
     const doc = await this.programmeMemberships.findOne({ _id: id });

@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type Config } from '../config/config';
 import { connectClient } from '../adapters/temporal';
 import { redactor } from '../config/redact';
 import { InvalidInputError } from '../shared/errors';
+import { withUpSettings } from '../local/up-settings';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -23,9 +24,12 @@ export class CommandFailed extends Error {
 
 let redact = (text: string): string => text;
 
-/** The configuration, for a command: loaded from the environment, its secrets kept out of all output. */
+/**
+ * The configuration, for a command: loaded from the environment (under the settings of a `tisw up` running
+ * on the same data directory: up-settings.ts), its secrets kept out of all output.
+ */
 export function config(): Config {
-  const loaded = loadConfig();
+  const loaded = loadConfig(withUpSettings(process.env, loadConfig().local.dataDir));
   redact = redactor(loaded.secrets);
   return loaded;
 }

@@ -18,6 +18,7 @@ import { waitFor } from '../shared/poll';
 import { parseWorkerIdentity, type WorkerIdentity } from '../shared/temporal';
 import { amqpProblem, deadLetterTcsRejections, LOCAL_TIS_QUEUES, startLocalRabbitMq, vhostOf } from './rabbitmq';
 import { startLocalStack, type LocalStack } from './stack';
+import { writeUpSettings } from './up-settings';
 
 
 export interface UpOptions {
@@ -74,6 +75,9 @@ export async function up(config: Config, { say, demo = true, workers: workerCoun
     // Where the broker is ours to configure, it dead-letters TCS's rejections as TIS would be asked to.
     const local = localTisEnv(config);
     if (LOCAL_HOSTS.has(new URL(config.amqp.url).hostname)) await deadLetterTcsRejections(vhostOf(config.amqp.url));
+    // For commands in other terminals (`tisw health`): they see the settings its processes run with.
+    const settings = writeUpSettings(dataDir, local);
+    stopping.push(async () => settings.remove());
 
     const client = await connectClient(config.temporal);
     try {
@@ -153,7 +157,7 @@ function acquireLock(file: string): { release(): void } {
 }
 
 /** The local TIS's queues for synced mode's optional sources, unless the operator named others. */
-function localTisEnv(config: Config): NodeJS.ProcessEnv {
+function localTisEnv(config: Config): Record<string, string> {
   return {
     COJ_REJECTIONS_QUEUE: config.coj.rejectionsQueue ?? LOCAL_TIS_QUEUES.cojRejections,
     COJ_RECEIVED_QUEUE: config.coj.receivedQueue ?? LOCAL_TIS_QUEUES.cojReceived,

@@ -5,11 +5,13 @@
  * which waits for TSS's profile to show a signature synced back, runs end to end.
  *
  * Two ways a CoJ reaches it, as TIS's change data capture pushes each change and its sync catches up:
- *  - pushed: the receiver in the same process says what it has just stored (`stored`), and the CoJ is handled
+ *  - pushed: the receiver in the same process hands over what it has just stored (`stored`), and the CoJ is handled
  *    as soon as it is `lagMs` old (TISW_TIS_SYNC_LAG_SECONDS: the seconds to minutes TIS's sync takes);
- *  - polled, the backstop: every POLL_MS it reads the CoJs stored or updated since its position (FerretDB
+ *  - polled, the backstop: every `pollMs` it reads the CoJs stored or updated since its position (FerretDB
  *    has no change streams: by `receivedAt`), once each is `lagMs` old, and handles any the push did not
- *    (stored while it was down, by a receiver in another process, or a push that failed).
+ *    (stored while it was down, by a receiver in another process, or a push that failed). While pushes come,
+ *    it polls only every BACKSTOP_POLL_MS: on FerretDB one poll decodes the whole collection (84 ms on 2,000
+ *    programme memberships, whether or not it finds any), which at every second was a tenth of a core.
  * One CoJ is handled one way at a time (OneAtATime), and a signature the push handled is skipped, without a
  * read, when the poll comes to it. For each:
  *   1. copies it onto the trainee's TSS profile, through TSS's optimistic lock (TssStore.applyTisSync):
@@ -49,15 +51,18 @@ export interface TisSyncOptions {
   lagMs: number;
   /** Where COJ_RECEIVED goes (config.coj.receivedQueue); none: not published. */
   receivedQueue?: { name: string; amqpUrl: string; confirmTimeoutMs: number };
-  /** How often it looks for CoJs. @default 1000 */
+  /** How often it looks for CoJs while none is pushed. @default 1000 */
   pollMs?: number;
 }
 
 export interface TisSync {
   /** Resolves once it has read its position and polls. */
   ready: Promise<void>;
-  /** The receiver has just stored (or updated) the CoJ of this programme membership: handled once it is lagMs old. */
-  stored(programmeMembershipTisId: string): void;
+  /**
+   * The receiver has just stored (or updated) the CoJ of this programme membership: handled once it is lagMs
+   * old. `coj`: the programme membership as stored, where the receiver has it (else it is read back).
+   */
+  stored(programmeMembershipTisId: string, coj?: TisReceivedCoj): void;
   /** Stops polling, lets the CoJs in hand finish, and closes its AMQP connection. */
   stop(): Promise<void>;
 }
@@ -67,6 +72,8 @@ export interface TisSync {
  * before the write lands, and a CoJ whose write landed after the position passed its stamp would be missed.
  */
 const MIN_AGE_MS = 500;
+/** How often it polls while the push delivers (module comment): what a failed push left is caught this late. */
+const BACKSTOP_POLL_MS = 5000;
 /** CoJs read per query; the next page follows at once. */
 const PAGE = 200;
 /** CoJs of a page handled at once (different programme memberships; those of one trainee meet at TSS's lock). */
@@ -82,6 +89,8 @@ export function startTisSync(options: TisSyncOptions): TisSync {
   let stopping = false;
   let wake: (() => void) | undefined;
   let position: TisSyncPosition | undefined;
+  /** Whether a CoJ was pushed since the last poll began: the next one is then only a backstop. */
+  let pushedSincePoll = false;
   const turns = new OneAtATime();
   /** Signatures the push handled that the poll has not come to yet (the poll removes each as it passes it). */
   const pushed = new Map<string, string>();
@@ -152,6 +161,7 @@ export function startTisSync(options: TisSyncOptions): TisSync {
 
   async function run(): Promise<void> {
     while (!stopping) {
+      pushedSincePoll = false;
       try {
         await round();
       } catch (err) {
@@ -159,7 +169,8 @@ export function startTisSync(options: TisSyncOptions): TisSync {
       }
       if (stopping) return;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.pollMs ?? 1000);
+        const pollMs = options.pollMs ?? 1000;
+        const timer = setTimeout(resolve, pushedSincePoll ? Math.max(pollMs, BACKSTOP_POLL_MS) : pollMs);
         wake = () => {
           clearTimeout(timer);
           resolve();
@@ -169,8 +180,8 @@ export function startTisSync(options: TisSyncOptions): TisSync {
   }
 
   /** The pushed way (module comment): read the CoJ as stored, wait out the lag, handle it unless the poll has. */
-  async function push(programmeMembershipTisId: string): Promise<void> {
-    const coj = await tis.receivedCoj(programmeMembershipTisId);
+  async function push(programmeMembershipTisId: string, stored: TisReceivedCoj | undefined): Promise<void> {
+    const coj = stored ?? (await tis.receivedCoj(programmeMembershipTisId));
     if (!coj) return;
     const dueInMs = coj.conditionsOfJoining.receivedAt.getTime() + options.lagMs - Date.now();
     if (dueInMs > 0) {
@@ -205,9 +216,10 @@ export function startTisSync(options: TisSyncOptions): TisSync {
 
   return {
     ready,
-    stored(programmeMembershipTisId) {
+    stored(programmeMembershipTisId, coj) {
       if (stopping) return;
-      const pushing = push(programmeMembershipTisId)
+      pushedSincePoll = true;
+      const pushing = push(programmeMembershipTisId, coj)
         .catch((err: unknown) => log.warn({ programmeMembershipTisId, err: (err as Error).message }, 'CoJ not synced on its push: the next poll takes it'))
         .finally(() => pushes.delete(pushing));
       pushes.add(pushing);
@@ -243,7 +255,7 @@ export async function startConfiguredTisSync(config: Config, log: Logger): Promi
   });
   return {
     ready: sync.ready,
-    stored: (programmeMembershipTisId) => sync.stored(programmeMembershipTisId),
+    stored: (programmeMembershipTisId, coj) => sync.stored(programmeMembershipTisId, coj),
     async stop() {
       await sync.stop();
       await Promise.allSettled([tisDb.close(), tssDb.close()]);
