@@ -133,13 +133,41 @@ describe('the reference TIS sync', () => {
       // Its first poll read, before the CoJ exists; the next is an hour away.
       await eventually('its first poll', async () => (polls.mock.calls.length > 0 ? true : undefined));
       await polls.mock.results[0]?.value;
-      expect((await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), s.version)).outcome).toBe('inserted');
-      sync.stored(s.programmeMembershipTisId);
+      const stored = await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), s.version);
+      expect(stored.outcome).toBe('inserted');
+      // As the receiver beside it hands it over: the CoJ as stored, and that it is the first, so nothing is read back.
+      const readsBack = [jest.spyOn(tis, 'receivedCoj'), jest.spyOn(tis, 'syncedCojsOf')];
+      sync.stored(s.programmeMembershipTisId, stored);
       const synced = await syncedOnTss(s);
       expect(polls).toHaveBeenCalledTimes(1);
+      for (const read of readsBack) expect(read).not.toHaveBeenCalled();
       expect((await tis.syncedCojsOf([s.programmeMembershipTisId])).get(s.programmeMembershipTisId)).toMatchObject({ syncedAt: new Date(synced.syncedAt ?? '') });
     } finally {
       await sync.stop();
+    }
+  });
+
+  it('a push of a first CoJ that the poll has already recorded (the poll came first, under load) announces it no second time', async () => {
+    const [s] = (await traineesKnownToBoth(1)) as [CojSignature];
+    await tss.saveSignature(s);
+    const versionOf = async (): Promise<number | undefined> => (await tss.profiles.findOne({ traineeTisId: s.traineeTisId }))?.version;
+    const signedVersion = await versionOf();
+    const receivedQueue = { name: RECEIVED_QUEUE, amqpUrl: config.amqp.url, confirmTimeoutMs: config.amqp.confirmTimeoutMs };
+    const sync = startTisSync({ tisStore: tis, tssStore: tss, log: testLogger(config), lagMs: 0, pollMs: 100, receivedQueue });
+    let stopped = false;
+    try {
+      await sync.ready;
+      const stored = await tis.storeCoj(s.programmeMembershipTisId, new Date(s.signedAt), s.version);
+      expect(stored.outcome).toBe('inserted');
+      await eventually('the poll to record it', async () => ((await tis.syncedCojsOf([s.programmeMembershipTisId])).size === 1 ? true : undefined), 30_000);
+      sync.stored(s.programmeMembershipTisId, stored); // the receiver's push, late
+      stopped = true;
+      await sync.stop(); // once the push has finished
+      expect((await takeCojReceived()).map((m) => m.messageId)).toEqual([`coj-received-${s.programmeMembershipTisId}`]);
+      expect(await versionOf()).toBe((signedVersion ?? NaN) + 1); // one write of the profile: the poll's
+    } finally {
+      if (!stopped) await sync.stop();
+      await takeCojReceived();
     }
   });
 

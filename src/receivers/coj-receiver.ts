@@ -16,7 +16,7 @@
  */
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from '../config/logger';
-import type { TisReceivedCoj, TisStore } from '../adapters/tis-store';
+import type { StoreResult, TisStore } from '../adapters/tis-store';
 import { readJsonMessage, startConsumer, type Consumer, type ConsumerContext, type Outcome } from '../adapters/amqp-consumer';
 import { QUEUES } from '../shared/amqp';
 import { type CojReceivedReply } from '../shared/coj';
@@ -29,8 +29,8 @@ export interface CojReceiverOptions {
   /** @default 20 */
   prefetch?: number;
   connectionName?: string;
-  /** Told of each CoJ it stored or updated, with it as stored where the store has it (the reference TIS sync's push, as change data capture would push the change). */
-  onStored?: (programmeMembershipTisId: string, stored?: TisReceivedCoj) => void;
+  /** Told of each CoJ it stored or updated, with what the store said (the reference TIS sync's push, as change data capture would push the change). */
+  onStored?: (programmeMembershipTisId: string, result: StoreResult) => void;
 }
 
 export function startCojReceiver(options: CojReceiverOptions): Consumer {
@@ -54,7 +54,8 @@ async function receive(message: ConsumeMessage, context: ConsumerContext, { tisS
     return { kind: 'dead-letter', reason };
   }
   const { programmeMembershipTisId, conditionsOfJoining } = parsed.data;
-  const { outcome, stored } = await tis.storeCoj(programmeMembershipTisId, new Date(conditionsOfJoining.signedAt), conditionsOfJoining.version);
+  const result = await tis.storeCoj(programmeMembershipTisId, new Date(conditionsOfJoining.signedAt), conditionsOfJoining.version);
+  const { outcome } = result;
   if (outcome === 'unknown-programme-membership') {
     log.info({ programmeMembershipTisId }, 'CoJ for an unknown programme membership: rejected');
     const reason = `unknown programme membership ${programmeMembershipTisId}`;
@@ -68,7 +69,7 @@ async function receive(message: ConsumeMessage, context: ConsumerContext, { tisS
     return { kind: 'done' };
   }
   log.debug({ programmeMembershipTisId, outcome }, 'CoJ stored');
-  if (outcome === 'inserted' || outcome === 'updated') onStored?.(programmeMembershipTisId, stored);
+  if (outcome === 'inserted' || outcome === 'updated') onStored?.(programmeMembershipTisId, result);
   const body: CojReceivedReply & { status: 'ok' } = { status: 'ok', programmeMembershipTisId, signedAt: conditionsOfJoining.signedAt, version: conditionsOfJoining.version };
   await replyIfAsked(message, context, body);
   return { kind: 'done' };

@@ -6,7 +6,7 @@
 import type { Config } from '../config/config';
 import type { Logger } from '../config/logger';
 import { openMongo } from '../adapters/mongo';
-import { TisStore, type TisReceivedCoj } from '../adapters/tis-store';
+import { TisStore, type StoreResult } from '../adapters/tis-store';
 import type { Consumer } from '../adapters/amqp-consumer';
 import { startCojReceiver } from './coj-receiver';
 import { startConfiguredEsrExporter } from './esr-exporter';
@@ -31,7 +31,7 @@ export async function startReceivers(config: Config, log: Logger, options: Recei
   const sync = (options.tisSync ?? config.coj.acknowledgement === 'synced') ? await startConfiguredTisSync(config, log) : undefined;
   const parts: Consumer[] = [
     // The receiver tells the sync what it stored, as TIS's change data capture pushes each change to TIS's sync.
-    startCojReceiver({ amqpUrl: config.amqp.url, tisStore: new TisStore(tis.db), log, ...(sync && { onStored: (id: string, stored?: TisReceivedCoj) => sync.stored(id, stored) }) }),
+    startCojReceiver({ amqpUrl: config.amqp.url, tisStore: new TisStore(tis.db), log, ...(sync && { onStored: (id: string, result: StoreResult) => sync.stored(id, result) }) }),
     await startConfiguredEsrExporter(config, log),
     ...(sync ? [sync] : []),
   ];

@@ -13,7 +13,9 @@
  *    it polls only every BACKSTOP_POLL_MS: on FerretDB one poll decodes the whole collection (84 ms on 2,000
  *    programme memberships, whether or not it finds any), which at every second was a tenth of a core.
  * One CoJ is handled one way at a time (OneAtATime), and a signature the push handled is skipped, without a
- * read, when the poll comes to it. For each:
+ * read, when the poll comes to it. The push reads nothing back: it has the CoJ as the receiver stored it and,
+ * for a programme membership's first CoJ in TIS, knows there is no record yet (unless the poll has just made
+ * one: polledAt). On FerretDB every read is a scan of its collection. For each:
  *   1. copies it onto the trainee's TSS profile, through TSS's optimistic lock (TssStore.applyTisSync):
  *      the programme membership's `conditionsOfJoining` gets TIS's `signedAt` and `version`, and `syncedAt`
  *      = now the first time, else the earlier one (a re-signed CoJ keeps its earlier syncedAt, as
@@ -37,7 +39,7 @@ import type { Logger } from '../config/logger';
 import { AmqpPublisher } from '../adapters/amqp';
 import { cojReceivedQueue } from '../adapters/amqp-topology';
 import { openMongo } from '../adapters/mongo';
-import { TisStore, type TisReceivedCoj, type TisSyncedCojDoc, type TisSyncPosition } from '../adapters/tis-store';
+import { TisStore, type StoreResult, type TisReceivedCoj, type TisSyncedCojDoc, type TisSyncPosition } from '../adapters/tis-store';
 import { TssStore } from '../adapters/tss-store';
 import type { CojReceivedEvent } from '../shared/coj';
 import { inTurns } from '../shared/in-turns';
@@ -60,9 +62,9 @@ export interface TisSync {
   ready: Promise<void>;
   /**
    * The receiver has just stored (or updated) the CoJ of this programme membership: handled once it is lagMs
-   * old. `coj`: the programme membership as stored, where the receiver has it (else it is read back).
+   * old. `result`: what the store said, where the receiver has it (else the CoJ is read back).
    */
-  stored(programmeMembershipTisId: string, coj?: TisReceivedCoj): void;
+  stored(programmeMembershipTisId: string, result?: StoreResult): void;
   /** Stops polling, lets the CoJs in hand finish, and closes its AMQP connection. */
   stop(): Promise<void>;
 }
@@ -74,6 +76,8 @@ export interface TisSync {
 const MIN_AGE_MS = 500;
 /** How often it polls while the push delivers (module comment): what a failed push left is caught this late. */
 const BACKSTOP_POLL_MS = 5000;
+/** How long the poll's records stay in mind for a push that comes after it (polledAt). */
+const POLLED_MEMORY_MS = 60_000;
 /** CoJs read per query; the next page follows at once. */
 const PAGE = 200;
 /** CoJs of a page handled at once (different programme memberships; those of one trainee meet at TSS's lock). */
@@ -97,6 +101,11 @@ export function startTisSync(options: TisSyncOptions): TisSync {
   const pushes = new Set<Promise<void>>();
   /** Ends each push still waiting out its lag (stop). */
   const lagWaits = new Set<() => void>();
+  /**
+   * CoJs the poll recorded in the last POLLED_MEMORY_MS, oldest first: a push for one of them reads the record
+   * even of a first CoJ (the poll came to it before the push, under load).
+   */
+  const polledAt = new Map<string, number>();
 
   /** Steps 1-3 of the module comment for one CoJ; resolves once all are done, true when this call recorded it (false: skipped). */
   async function syncOne(coj: TisReceivedCoj, record: TisSyncedCojDoc | undefined): Promise<boolean> {
@@ -141,7 +150,7 @@ export function startTisSync(options: TisSyncOptions): TisSync {
             // Passed by the poll, the push's entry goes whatever it says (one for an earlier signature too).
             const wasPushed = pushed.get(coj._id) === signatureOf(coj);
             pushed.delete(coj._id);
-            if (!wasPushed) await syncOne(coj, records.get(coj._id));
+            if (!wasPushed && (await syncOne(coj, records.get(coj._id)))) polledAt.set(coj._id, Date.now());
           });
           return true;
         } catch (err) {
@@ -162,6 +171,10 @@ export function startTisSync(options: TisSyncOptions): TisSync {
   async function run(): Promise<void> {
     while (!stopping) {
       pushedSincePoll = false;
+      for (const [id, at] of polledAt) {
+        if (at > Date.now() - POLLED_MEMORY_MS) break;
+        polledAt.delete(id);
+      }
       try {
         await round();
       } catch (err) {
@@ -180,8 +193,8 @@ export function startTisSync(options: TisSyncOptions): TisSync {
   }
 
   /** The pushed way (module comment): read the CoJ as stored, wait out the lag, handle it unless the poll has. */
-  async function push(programmeMembershipTisId: string, stored: TisReceivedCoj | undefined): Promise<void> {
-    const coj = stored ?? (await tis.receivedCoj(programmeMembershipTisId));
+  async function push(programmeMembershipTisId: string, result: StoreResult | undefined): Promise<void> {
+    const coj = result?.stored ?? (await tis.receivedCoj(programmeMembershipTisId));
     if (!coj) return;
     const dueInMs = coj.conditionsOfJoining.receivedAt.getTime() + options.lagMs - Date.now();
     if (dueInMs > 0) {
@@ -199,9 +212,12 @@ export function startTisSync(options: TisSyncOptions): TisSync {
     await turns.run(programmeMembershipTisId, async () => {
       const signature = signatureOf(coj);
       if (pushed.get(programmeMembershipTisId) === signature) return;
+      // A programme membership's first CoJ in TIS has no record yet, unless the poll has just made it: no read.
+      const noRecordYet = result?.outcome === 'inserted' && !polledAt.has(programmeMembershipTisId);
+      const record = noRecordYet ? undefined : (await tis.syncedCojsOf([programmeMembershipTisId])).get(programmeMembershipTisId);
       // Only what this push recorded is left for the poll to pass over: one the poll had already copied, or
       // skipped, would leave an entry it never comes back for.
-      if (await syncOne(coj, (await tis.syncedCojsOf([programmeMembershipTisId])).get(programmeMembershipTisId))) pushed.set(programmeMembershipTisId, signature);
+      if (await syncOne(coj, record)) pushed.set(programmeMembershipTisId, signature);
     });
   }
 
@@ -216,10 +232,10 @@ export function startTisSync(options: TisSyncOptions): TisSync {
 
   return {
     ready,
-    stored(programmeMembershipTisId, coj) {
+    stored(programmeMembershipTisId, result) {
       if (stopping) return;
       pushedSincePoll = true;
-      const pushing = push(programmeMembershipTisId, coj)
+      const pushing = push(programmeMembershipTisId, result)
         .catch((err: unknown) => log.warn({ programmeMembershipTisId, err: (err as Error).message }, 'CoJ not synced on its push: the next poll takes it'))
         .finally(() => pushes.delete(pushing));
       pushes.add(pushing);
@@ -255,7 +271,7 @@ export async function startConfiguredTisSync(config: Config, log: Logger): Promi
   });
   return {
     ready: sync.ready,
-    stored: (programmeMembershipTisId, coj) => sync.stored(programmeMembershipTisId, coj),
+    stored: (programmeMembershipTisId, result) => sync.stored(programmeMembershipTisId, result),
     async stop() {
       await sync.stop();
       await Promise.allSettled([tisDb.close(), tssDb.close()]);

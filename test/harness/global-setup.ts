@@ -1,9 +1,9 @@
 /**
  * Once per `jest` run: its own Temporal dev server and FerretDB on free ports with throwaway data, and
  * the workflow bundle built once for every test file. Each jest worker process gets a RabbitMQ vhost, a
- * Temporal namespace and a task queue of its own (per-worker-env.ts fills in {worker}), so that test
- * files running side by side never see each other's messages, activities, schedules or fixed-id
- * workflows (the ESR lane, the monitor); files in one worker run one at a time.
+ * Temporal namespace, a task queue and a database of its own (per-worker-env.ts fills in {worker}), so that
+ * test files running side by side never see each other's messages, activities, schedules, fixed-id
+ * workflows (the ESR lane, the monitor) or stores; files in one worker run one at a time.
  * Test files find all of it through the same environment variables production uses (loadConfig).
  */
 import fs from 'node:fs';
@@ -18,7 +18,7 @@ import { addVhost, deadLetterTcsRejections, deleteVhost, LOCAL_TIS_QUEUES, listV
 import { writeWorkflowBundle } from '../../src/worker/workflow-bundle';
 import { startLocalStack, withDatabase, type LocalStack } from '../../src/local/stack';
 import { isAlive } from '../../src/local/child';
-import { abandonedRuns, removeRunState, writeRunState, type RunState } from './run-state';
+import { abandonedRuns, databasesOf, removeRunState, writeRunState, type RunState } from './run-state';
 
 declare global {
   var tiswTestRun: { state: RunState; stack: LocalStack } | undefined;
@@ -32,6 +32,7 @@ export default async function globalSetup(globalConfig: { maxWorkers: number }):
   const workers = Array.from({ length: Math.max(1, globalConfig.maxWorkers) }, (_, i) => i + 1);
   const vhosts = workers.map((w) => `${vhost}-w${w}`);
   const namespaces = workers.map((w) => `tisw-test-w${w}`);
+  const databases = workers.map((w) => `${database}_w${w}`);
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), `tisw-test-${runId}-`));
 
   const stack = await startLocalStack({
@@ -44,7 +45,7 @@ export default async function globalSetup(globalConfig: { maxWorkers: number }):
     echo: false,
     warn: (message) => process.stderr.write(`test harness: ${message}\n`),
   });
-  const state: RunState = { runId, ownerPid: process.pid, pids: stack.children.map((c) => c.pid), vhosts, namespaces, database, tmpDir };
+  const state: RunState = { runId, ownerPid: process.pid, pids: stack.children.map((c) => c.pid), vhosts, namespaces, database, databases, tmpDir };
   writeRunState(state);
   globalThis.tiswTestRun = { state, stack };
 
@@ -66,13 +67,15 @@ export default async function globalSetup(globalConfig: { maxWorkers: number }):
   Object.assign(process.env, {
     TEMPORAL_ADDRESS: stack.temporalAddress,
     TEMPORAL_NAMESPACE: 'tisw-test-w{worker}',
-    MONGODB_URI: `${stack.mongoUri}${database}`,
+    // Each jest worker's own database, as its own vhost, namespace and task queue: a file's reference TIS sync
+    // reads the whole TIS store, and would sync back the CoJs of a file beside it that plays TIS's sync down.
+    MONGODB_URI: `${stack.mongoUri}${database}_w{worker}`,
     AMQP_URL: `amqp://guest:guest@127.0.0.1:5672/${vhost}-w{worker}`,
     TEMPORAL_TASK_QUEUE: 'tis-workflows-test-w{worker}',
     TISW_DATA_DIR: path.join(tmpDir, 'data'),
     TISW_METRICS_PORT: '0',
-    // Every file shares one TSS test database: a `tisw worker` a file starts makes the reconciliation schedule,
-    // which every 2 minutes would start a run for any unsynced CoJ of any file. Once a day here, as in the
+    // The files of a jest worker share its TSS test database: a `tisw worker` a file starts makes the reconciliation
+    // schedule, which every 2 minutes would start a run for any unsynced CoJ of any file. Once a day here, as in the
     // benchmark; the tests of reconciliation set their own interval.
     COJ_RECONCILE_EVERY_MINUTES: '1440',
     // The suites written for the reply contract say so here; a test of the default modes sets them itself.
@@ -97,8 +100,10 @@ async function sweepAbandonedRuns(mongoUri: string): Promise<void> {
         // The servers, and the fault suite's `tisw worker` / `tisw receivers` processes.
         if (isAlive(pid) && /temporal|ferretdb-local|tisw\.js/.test(cmdline)) process.kill(pid, 'SIGKILL');
       }
-      assertTestDatabase(run.database);
-      await client.db(run.database).dropDatabase();
+      for (const name of databasesOf(run)) {
+        assertTestDatabase(name);
+        await client.db(name).dropDatabase();
+      }
       for (const v of run.vhosts ?? []) await deleteVhost(v).catch(() => undefined);
       fs.rmSync(run.tmpDir, { recursive: true, force: true });
       removeRunState(run.runId);

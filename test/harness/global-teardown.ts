@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { MongoClient } from 'mongodb';
 import { assertTestDatabase } from '../support/test-database';
 import { deleteVhost } from '../../src/local/rabbitmq';
-import { removeRunState } from './run-state';
+import { databasesOf, removeRunState } from './run-state';
 import { HISTORIES_DIR, recordHistories } from './record-histories';
 
 /** Leaves nothing behind: the run's database, vhost, servers and files, whether or not tests failed. */
@@ -20,8 +20,10 @@ export default async function globalTeardown(): Promise<void> {
   }
   const client = new MongoClient(stack.mongoUri, { serverSelectionTimeoutMS: 5000 });
   try {
-    assertTestDatabase(state.database);
-    await client.db(state.database).dropDatabase();
+    for (const name of databasesOf(state)) {
+      assertTestDatabase(name);
+      await client.db(name).dropDatabase();
+    }
   } finally {
     await client.close();
   }

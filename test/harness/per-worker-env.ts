@@ -2,8 +2,8 @@
 import { loadConfig } from '../../src/config/config';
 import { assertTestDatabase } from '../support/test-database';
 
-// This jest worker's own vhost, Temporal namespace and task queue (see global-setup.ts).
-for (const name of ['AMQP_URL', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE']) {
+// This jest worker's own vhost, Temporal namespace, task queue and database (see global-setup.ts).
+for (const name of ['AMQP_URL', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'MONGODB_URI']) {
   process.env[name] = process.env[name]?.replace('{worker}', process.env.JEST_WORKER_ID ?? '1');
 }
 

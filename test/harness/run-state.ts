@@ -14,7 +14,14 @@ export interface RunState {
   vhosts: string[];
   namespaces: string[];
   database: string;
+  /** Each jest worker's database (the test harness); `database` alone where there is one. */
+  databases?: string[];
   tmpDir: string;
+}
+
+/** Every database a run made. */
+export function databasesOf(run: RunState): string[] {
+  return [run.database, ...(run.databases ?? [])];
 }
 
 export const RUNS_DIR = path.join(os.tmpdir(), 'tisw-test-runs');
