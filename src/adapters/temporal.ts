@@ -3,7 +3,7 @@
  * namespace, TLS or mTLS, Temporal Cloud API key, all from the config loader.
  */
 import fs from 'node:fs';
-import { Client, Connection, WorkflowNotFoundError, type ConnectionLike, type ConnectionOptions } from '@temporalio/client';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor, WorkflowNotFoundError, type ConnectionLike, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { DataConverter, SearchAttributeType } from '@temporalio/common';
 import { AesGcmPayloadCodec } from './payload-codec';
@@ -37,9 +37,25 @@ function connectionOptions(config: TemporalConfig): ConnectionOptions & NativeCo
   };
 }
 
-/** A client for starting, signalling and querying workflows. Close `client.connection` when done. */
+/**
+ * A client for starting, signalling and querying workflows. Close `client.connection` when done.
+ *
+ * Its calls are retried as the SDK's default retries them, except once the connection is closed. Closing it
+ * ends every call still in flight as UNAVAILABLE, which the SDK's retry takes as retryable: it calls again on
+ * a timer, the closed channel throws "Channel has been shut down" out of that timer, and the process dies of
+ * an uncaught exception after its work is done (a test file failed so, its tests all passed). Closed, such a
+ * call fails instead, to whoever awaits it.
+ */
 export async function connectClient(config: TemporalConfig, connectTimeoutMs = 10_000): Promise<Client> {
-  const connection = await Connection.connect({ ...connectionOptions(config), connectTimeout: connectTimeoutMs });
+  let closed = false;
+  const retry = defaultGrpcRetryOptions();
+  const interceptors = [makeGrpcRetryInterceptor({ ...retry, retryableDecider: (attempt, status) => !closed && retry.retryableDecider(attempt, status) })];
+  const connection = await Connection.connect({ ...connectionOptions(config), connectTimeout: connectTimeoutMs, interceptors });
+  const close = connection.close.bind(connection);
+  connection.close = async () => {
+    closed = true;
+    await close();
+  };
   return clientOver(connection, config);
 }
 
