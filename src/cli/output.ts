@@ -29,7 +29,9 @@ let redact = (text: string): string => text;
  * on the same data directory: up-settings.ts), its secrets kept out of all output.
  */
 export function config(): Config {
-  const loaded = loadConfig(withUpSettings(process.env, loadConfig().local.dataDir));
+  const own = loadConfig();
+  const env = withUpSettings(process.env, own.local.dataDir);
+  const loaded = env === process.env ? own : loadConfig(env);
   redact = redactor(loaded.secrets);
   return loaded;
 }

@@ -192,7 +192,7 @@ export function startTisSync(options: TisSyncOptions): TisSync {
     }
   }
 
-  /** The pushed way (module comment): read the CoJ as stored, wait out the lag, handle it unless the poll has. */
+  /** The pushed way (module comment): the CoJ as stored (read back only where the receiver did not hand it over), its lag waited out, handled unless the poll has. */
   async function push(programmeMembershipTisId: string, result: StoreResult | undefined): Promise<void> {
     const coj = result?.stored ?? (await tis.receivedCoj(programmeMembershipTisId));
     if (!coj) return;

@@ -18,7 +18,7 @@ import { addVhost, deadLetterTcsRejections, deleteVhost, LOCAL_TIS_QUEUES, listV
 import { writeWorkflowBundle } from '../../src/worker/workflow-bundle';
 import { startLocalStack, withDatabase, type LocalStack } from '../../src/local/stack';
 import { isAlive } from '../../src/local/child';
-import { abandonedRuns, databasesOf, removeRunState, writeRunState, type RunState } from './run-state';
+import { abandonedRuns, dropRunDatabases, removeRunState, writeRunState, type RunState } from './run-state';
 
 declare global {
   var tiswTestRun: { state: RunState; stack: LocalStack } | undefined;
@@ -100,10 +100,7 @@ async function sweepAbandonedRuns(mongoUri: string): Promise<void> {
         // The servers, and the fault suite's `tisw worker` / `tisw receivers` processes.
         if (isAlive(pid) && /temporal|ferretdb-local|tisw\.js/.test(cmdline)) process.kill(pid, 'SIGKILL');
       }
-      for (const name of databasesOf(run)) {
-        assertTestDatabase(name);
-        await client.db(name).dropDatabase();
-      }
+      await dropRunDatabases(client, run);
       for (const v of run.vhosts ?? []) await deleteVhost(v).catch(() => undefined);
       fs.rmSync(run.tmpDir, { recursive: true, force: true });
       removeRunState(run.runId);

@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import { MongoClient } from 'mongodb';
-import { assertTestDatabase } from '../support/test-database';
 import { deleteVhost } from '../../src/local/rabbitmq';
-import { databasesOf, removeRunState } from './run-state';
+import { dropRunDatabases, removeRunState } from './run-state';
 import { HISTORIES_DIR, recordHistories } from './record-histories';
 
 /** Leaves nothing behind: the run's database, vhost, servers and files, whether or not tests failed. */
@@ -20,10 +19,7 @@ export default async function globalTeardown(): Promise<void> {
   }
   const client = new MongoClient(stack.mongoUri, { serverSelectionTimeoutMS: 5000 });
   try {
-    for (const name of databasesOf(state)) {
-      assertTestDatabase(name);
-      await client.db(name).dropDatabase();
-    }
+    await dropRunDatabases(client, state);
   } finally {
     await client.close();
   }

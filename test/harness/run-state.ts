@@ -5,7 +5,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { MongoClient } from 'mongodb';
 import { isAlive } from '../../src/local/child';
+import { assertTestDatabase } from '../support/test-database';
 
 export interface RunState {
   runId: string;
@@ -19,9 +21,12 @@ export interface RunState {
   tmpDir: string;
 }
 
-/** Every database a run made. */
-export function databasesOf(run: RunState): string[] {
-  return [run.database, ...(run.databases ?? [])];
+/** Drops every database a run made, each checked to be a test database first. */
+export async function dropRunDatabases(client: MongoClient, run: RunState): Promise<void> {
+  for (const name of [run.database, ...(run.databases ?? [])]) {
+    assertTestDatabase(name);
+    await client.db(name).dropDatabase();
+  }
 }
 
 export const RUNS_DIR = path.join(os.tmpdir(), 'tisw-test-runs');
